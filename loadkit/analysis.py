@@ -1,0 +1,106 @@
+"""Summaries of a run: exact percentiles over full-resolution samples, per endpoint.
+
+Pure functions over arrays returning frozen dataclasses (no I/O, no clock). Latency
+statistics use successful requests only, as Gatling reports OK and KO apart: a refused
+connection answering in 0.1 ms must not make latency look better; failures are counted
+by the error rate.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+__all__ = ["LatencyStats", "Stats", "Summary", "summarize", "PERCENTILES"]
+
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    min: float
+    mean: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    max: float
+    p99_9: float
+
+    def to_json(self) -> dict[str, float]:
+        d = asdict(self)
+        d["p99.9"] = d.pop("p99_9")
+        return {k: round(v, 3) for k, v in d.items()}
+
+
+@dataclass(frozen=True)
+class Stats:
+    total: int
+    failures: int
+    error_rate: float
+    rps: float
+    latency_ms: LatencyStats | None  # None when no request succeeded
+
+    def to_json(self) -> dict:
+        return {
+            "total": self.total,
+            "failures": self.failures,
+            "error_rate": round(self.error_rate, 6),
+            "rps": round(self.rps, 3),
+            "latency_ms": None if self.latency_ms is None else self.latency_ms.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class Summary:
+    window_start: float
+    window_end: float
+    requests: Stats
+    endpoints: dict[str, Stats]
+    errors: tuple[tuple[str, str, int], ...]  # (endpoint, error, count), most frequent first
+    run_total: int
+    run_failures: int
+
+    def to_json(self) -> dict:
+        return {
+            "window": {"start": self.window_start, "end": self.window_end,
+                       "seconds": round(self.window_end - self.window_start, 3)},
+            "requests": self.requests.to_json(),
+            "endpoints": {k: v.to_json() for k, v in sorted(self.endpoints.items())},
+            "errors": [{"endpoint": e, "error": m, "count": n} for e, m, n in self.errors],
+            "run": {"total": self.run_total, "failures": self.run_failures},
+        }
+
+
+def latency_stats(latency_ms: np.ndarray) -> LatencyStats | None:
+    if latency_ms.size == 0:
+        return None
+    q = np.percentile(latency_ms, [50, 90, 95, 99, 99.9])
+    return LatencyStats(float(latency_ms.min()), float(latency_ms.mean()), *map(float, q[:4]),
+                        float(latency_ms.max()), float(q[4]))
+
+
+def _stats(latency: np.ndarray, failed: np.ndarray, seconds: float) -> Stats:
+    total = int(latency.size)
+    failures = int(failed.sum())
+    return Stats(total, failures, failures / total if total else 0.0, total / seconds if seconds > 0 else 0.0,
+                 latency_stats(latency[~failed]))
+
+
+def summarize(ts: np.ndarray, endpoint: np.ndarray, latency_ms: np.ndarray, error: np.ndarray,
+              window_start: float, window_end: float, top_errors: int = 20) -> Summary:
+    """Statistics over requests that started inside ``[window_start, window_end)``.
+
+    ``error`` holds None (or empty) for successes and the error text for failures.
+    """
+    failed_all = np.array([e is not None and e == e and e != "" for e in error], dtype=bool)
+    inside = (ts >= window_start) & (ts < window_end)
+    seconds = max(window_end - window_start, 1e-9)
+    lat, ep, failed = latency_ms[inside], endpoint[inside], failed_all[inside]
+    endpoints = {str(name): _stats(lat[ep == name], failed[ep == name], seconds) for name in np.unique(ep)}
+    errs = Counter(zip(endpoint[failed_all].tolist(), error[failed_all].tolist()))
+    errors = tuple((e, m, n) for (e, m), n in errs.most_common(top_errors))
+    return Summary(window_start, window_end, _stats(lat, failed, seconds), endpoints, errors,
+                   int(ts.size), int(failed_all.sum()))

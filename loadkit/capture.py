@@ -1,0 +1,134 @@
+"""Full-resolution request capture, streamed to Parquet in chunks.
+
+Locust's own statistics round response times into buckets; here every request is kept as
+float milliseconds with its start time, so any percentile can be computed exactly later.
+Memory stays flat: rows are buffered up to ``chunk_rows`` and written as a part file.
+
+With workers, each worker buffers its own rows and ships them to the master over Locust's
+message channel (``loadkit_samples``), then says how many it sent (``loadkit_done``), so the
+master can prove nothing was lost. The channel is the same across hosts, so remote workers
+need nothing more.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["SCHEMA", "SampleBuffer", "PartWriter", "attach_recorder"]
+
+SCHEMA = pa.schema([
+    ("ts", pa.float64()),          # request start, Unix epoch seconds
+    ("endpoint", pa.string()),     # the request's name
+    ("method", pa.string()),
+    ("latency_ms", pa.float64()),
+    ("bytes", pa.int64()),
+    ("status", pa.int32()),        # HTTP status; 0 when no response; null when not HTTP
+    ("error", pa.string()),        # null on success
+    ("worker", pa.string()),       # "local" or the Locust worker id
+])
+COLUMNS = SCHEMA.names
+MAX_ERROR_CHARS = 300
+
+
+class SampleBuffer:
+    """Columnar row buffer filled by Locust's ``request`` event (the hot path: appends only)."""
+
+    def __init__(self, worker: str = "local"):
+        self.worker = worker
+        self.count = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.cols: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+
+    def on_request(self, request_type: str, name: str, response_time: float, response_length: int,
+                   response: Any = None, exception: BaseException | None = None, start_time: float | None = None,
+                   **_: Any) -> None:
+        c = self.cols
+        c["ts"].append(start_time)
+        c["endpoint"].append(name)
+        c["method"].append(request_type)
+        c["latency_ms"].append(float(response_time))
+        c["bytes"].append(int(response_length or 0))
+        c["status"].append(getattr(response, "status_code", None))
+        c["error"].append(None if exception is None else _error_text(exception))
+        c["worker"].append(self.worker)
+        self.count += 1
+
+    def __len__(self) -> int:
+        return len(self.cols["ts"])
+
+    def take(self) -> dict[str, list[Any]]:
+        """Hand over the buffered rows and start a new buffer."""
+        out = self.cols
+        self._reset()
+        return out
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if not text.startswith(type(exc).__name__) and not type(exc).__name__.startswith("CatchResponse"):
+        text = f"{type(exc).__name__}: {text}"
+    return text[:MAX_ERROR_CHARS]
+
+
+class PartWriter:
+    """Writes column batches to ``parts/part-NNNNN.parquet``; ``finish`` merges them into one file.
+
+    Every part is a complete Parquet file, so a crash loses at most the rows not yet written.
+    """
+
+    def __init__(self, run_dir: Path, chunk_rows: int = 50_000):
+        self.parts_dir = run_dir / "samples.parts"
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        self.chunk_rows = chunk_rows
+        self.rows = 0
+        self.parts: list[Path] = []
+        self._pending: list[dict[str, list[Any]]] = []
+        self._pending_rows = 0
+
+    def add(self, cols: dict[str, list[Any]]) -> None:
+        n = len(cols["ts"])
+        if not n:
+            return
+        self._pending.append(cols)
+        self._pending_rows += n
+        if self._pending_rows >= self.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        table = pa.concat_tables([pa.table(c, schema=SCHEMA) for c in self._pending])
+        path = self.parts_dir / f"part-{len(self.parts):05d}.parquet"
+        tmp = path.with_suffix(".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+        self.parts.append(path)
+        self.rows += table.num_rows
+        self._pending, self._pending_rows = [], 0
+
+    def finish(self, out_file: Path) -> int:
+        """Merge all parts into ``out_file`` one part at a time (flat memory) and remove them."""
+        self.flush()
+        tmp = out_file.with_suffix(".tmp")
+        with pq.ParquetWriter(tmp, SCHEMA) as writer:
+            for part in self.parts:
+                writer.write_table(pq.read_table(part, schema=SCHEMA))
+        os.replace(tmp, out_file)
+        for part in self.parts:
+            part.unlink()
+        self.parts_dir.rmdir()
+        return self.rows
+
+
+def attach_recorder(events: Any, buffer: SampleBuffer) -> Callable[[], None]:
+    """Subscribe ``buffer`` to Locust's request event; returns the unsubscribe function."""
+    events.request.add_listener(buffer.on_request)
+    return lambda: events.request.remove_listener(buffer.on_request)

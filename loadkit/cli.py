@@ -1,0 +1,215 @@
+"""Command line: a thin wrapper over the library. The only module that prints or exits.
+
+Exit codes: 0 PASS or WARN, 1 FAIL, 2 usage or configuration error, 3 run error,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from . import __version__
+from .errors import ConfigError, LoadkitError
+
+__all__ = ["main"]
+
+EXIT_PASS, EXIT_FAIL, EXIT_CONFIG, EXIT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ConfigError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="loadkit", description="Pre-production load tests with a CI verdict.")
+    p.add_argument("--version", action="version", version=f"loadkit {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and Locust's log")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a scenario and judge it")
+    run.add_argument("scenario")
+    _run_options(run)
+
+    demo = sub.add_parser("demo", help="start the bundled stand-in, run scenarios/demo.yaml against it, stop it")
+    demo.add_argument("--scenario", default=None, help="another scenario to run against the stand-in")
+    _run_options(demo, host=False)
+
+    val = sub.add_parser("validate", help="check scenario files without sending a request")
+    val.add_argument("files", nargs="+")
+    val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+
+    target = sub.add_parser("target", help="serve the bundled helpdesk stand-in until Ctrl-C")
+    from .standin import add_arguments
+
+    add_arguments(target)
+
+    worker = sub.add_parser("worker", help="run as a Locust worker of a `loadkit run --workers` master")
+    worker.add_argument("scenario")
+    worker.add_argument("--master", required=True, metavar="HOST:PORT")
+    worker.add_argument("--host", default=None)
+    worker.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    return p
+
+
+def _run_options(p: argparse.ArgumentParser, host: bool = True) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario value, e.g. --set load.stages.1.users=80")
+    if host:
+        p.add_argument("--host", default=None, help="override target.host (must be in allowed_hosts)")
+    p.add_argument("--out", default="results", type=Path, help="folder the run folder is created in (default: results)")
+    p.add_argument("--run-id", default=None, help="name of the run folder (default: time, scenario, random suffix)")
+    p.add_argument("--workers", type=int, default=0, help="Locust worker processes on this host (default: none)")
+    p.add_argument("--target-pid", type=int, default=None, help="sample this process's CPU during the run")
+    p.add_argument("--progress-interval", type=float, default=None,
+                   help="seconds between progress lines (default: 1 on a terminal, 5 otherwise)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    logging.basicConfig(level=logging.INFO if debug else logging.WARNING, stream=err,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        args = _parser().parse_args(argv)
+        return _COMMANDS[args.command](args, out, err)
+    except LoadkitError as exc:
+        if debug:
+            raise
+        for line in exc.lines():
+            print(f"loadkit: error: {line}", file=err)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("loadkit: interrupted", file=err)
+        return EXIT_INTERRUPTED
+
+
+def _cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .scenario import load_scenario
+
+    problems: list[str] = []
+    for file in args.files:
+        try:
+            s = load_scenario(file, overrides=args.set)
+            print(f"{file}: ok ({s.name}: {len(s.users)} users, {s.load.duration:g}s, {len(s.checks)} checks)", file=out)
+        except ConfigError as exc:
+            problems += exc.lines()
+    for line in problems:
+        print(f"loadkit: error: {line}", file=err)
+    return EXIT_CONFIG if problems else EXIT_PASS
+
+
+def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .scenario import load_scenario
+
+    scenario = load_scenario(args.scenario, overrides=args.set, host=args.host)
+    return _execute(scenario, args, out, err, target_pid=args.target_pid)
+
+
+def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .scenario import load_scenario
+    from .standin import StandinConfig, start_standin
+
+    file = args.scenario or _demo_scenario()
+    load_scenario(file, overrides=args.set)  # bad input is reported before anything starts
+    with start_standin(StandinConfig()) as target:
+        print(f"stand-in target listening on {target.url} (pid {target.pid})", file=err)
+        scenario = load_scenario(file, overrides=args.set, host=target.url)
+        return _execute(scenario, args, out, err, target_pid=args.target_pid or target.pid)
+
+
+def _demo_scenario() -> str:
+    for candidate in (Path("scenarios/demo.yaml"), Path(__file__).resolve().parents[1] / "scenarios" / "demo.yaml"):
+        if candidate.is_file():
+            return str(candidate)
+    raise ConfigError("scenarios/demo.yaml not found: run from the loadkit checkout, or pass --scenario FILE")
+
+
+def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, target_pid: int | None) -> int:
+    import gevent
+
+    from .progress import render_bar, render_line
+    from .runner import LoadRun
+
+    if args.workers < 0:
+        raise ConfigError(f"--workers: expected 0 or more, got {args.workers}")
+    tty = err.isatty()
+    interval = args.progress_interval or (1.0 if tty else 5.0)
+
+    def show(p) -> None:
+        if not args.quiet:
+            print(render_bar(p) if tty else render_line(p), file=err, end="" if tty else "\n", flush=True)
+
+    run = LoadRun(scenario, args.out, workers=args.workers, run_id=args.run_id, target_pid=target_pid,
+                  on_progress=show, progress_interval=interval)
+    print(f"loadkit {__version__}: running {scenario.name} against {scenario.target.host} "
+          f"for {scenario.load.duration:g}s" + (f" with {args.workers} workers" if args.workers else ""), file=err)
+    handlers = [gevent.signal_handler(sig, run.interrupt, f"interrupted by {sig.name}")
+                for sig in (signal.SIGINT, signal.SIGTERM)]
+    try:
+        outcome = run.execute()
+    finally:
+        for h in handlers:
+            h.cancel()
+    if tty and not args.quiet:
+        print(file=err)
+    _print_verdict(outcome, out)
+    if outcome.status == "interrupted":
+        return EXIT_INTERRUPTED
+    if outcome.verdict.status == "ERROR":
+        return EXIT_RUN
+    return EXIT_FAIL if outcome.verdict.status == "FAIL" else EXIT_PASS
+
+
+def _print_verdict(outcome, out: TextIO) -> None:
+    s = outcome.summary.requests
+    p95 = s.latency_ms.p95 if s.latency_ms else None
+    print(f"requests: {outcome.samples} ({s.total} checked, {s.failures} failed), "
+          f"{s.rps:.1f}/s, p95 {'n/a' if p95 is None else f'{p95:.1f} ms'}", file=out)
+    for c in outcome.verdict.checks:
+        print(f"  {c.status:<6} {c.check:<40} {c.reason}", file=out)
+    print(f"verdict: {outcome.verdict.status}: {outcome.verdict.reason}", file=out)
+    print(f"results: {outcome.paths.root}", file=out)
+
+
+def _cmd_target(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .standin import config_from_args, serve
+
+    config = config_from_args(args, os.environ)
+    serve(config, ready=lambda url: print(f"stand-in target listening on {url} (Ctrl-C stops it)", file=out, flush=True))
+    return EXIT_PASS
+
+
+def _cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import gevent
+    from locust.env import Environment
+
+    from .distributed import WorkerShipper
+    from .scenario import load_scenario
+    from .users import build_user_classes
+
+    host, _, port = args.master.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--master: expected HOST:PORT, got {args.master!r}")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when to stop
+    scenario = load_scenario(args.scenario, overrides=args.set, host=args.host)
+    env = Environment(user_classes=build_user_classes(scenario), host=scenario.target.host, catch_exceptions=True)
+    runner = env.create_worker_runner(host, int(port))
+    WorkerShipper(env)
+    gevent.signal_handler(signal.SIGTERM, runner.quit)
+    runner.greenlet.join()
+    return EXIT_PASS
+
+
+_COMMANDS = {"run": _cmd_run, "demo": _cmd_demo, "validate": _cmd_validate, "target": _cmd_target,
+             "worker": _cmd_worker}

@@ -1,0 +1,252 @@
+"""Running a scenario with Locust as a library: the load, the capture, the results.
+
+:class:`LoadRun` is the entry point the CLI merely wraps, as Locust's ``Environment`` is
+for ``locust``: it takes the scenario, the output folder, the clock and a progress
+callback, and returns a :class:`RunOutcome`. It never prints or exits.
+"""
+
+from __future__ import annotations
+
+import locust  # noqa: F401  (imported first: Locust applies gevent's monkey patching)
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import gevent
+from locust.env import Environment
+from locust.runners import STATE_STOPPED, MasterRunner
+
+from .analysis import Summary
+from .capture import PartWriter, SampleBuffer, attach_recorder
+from .collectors import ProcessSampler, write_metrics
+from .distributed import MasterReceiver
+from .errors import RunError
+from .progress import Progress
+from .results import RunPaths, git_commit, iso, new_run_dir, strip_credentials, summarize_run, versions, write_json
+from .scenario import Scenario
+from .shape import StagesShape
+from .users import build_user_classes
+from .verdict import Verdict, evaluate
+
+__all__ = ["LoadRun", "RunOutcome", "probe_target"]
+
+log = logging.getLogger("loadkit")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    paths: RunPaths
+    status: str  # complete | interrupted | aborted | error
+    reason: str
+    samples: int
+    locust_requests: int
+    locust_failures: int
+    summary: Summary
+    verdict: Verdict
+
+
+def probe_target(host: str, timeout: float, clock: Callable[[], float] = time.monotonic) -> str | None:
+    """Why the target cannot be reached (TCP connect, retried until ``timeout``), or None."""
+    parts = urlsplit(host)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    deadline = clock() + timeout
+    last = ""
+    while True:
+        try:
+            with socket.create_connection((parts.hostname, port), timeout=min(2.0, timeout)):
+                return None
+        except OSError as exc:
+            last = exc.strerror or str(exc)
+        if clock() >= deadline:
+            return f"target {strip_credentials(host)} unreachable: {last} (tried for {timeout:g}s)"
+        gevent.sleep(0.25)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LoadRun:
+    """One load test run. Call :meth:`execute` once; :meth:`interrupt` may be called from a signal handler."""
+
+    def __init__(self, scenario: Scenario, out_dir: Path, *, workers: int = 0, run_id: str | None = None,
+                 target_pid: int | None = None, on_progress: Callable[[Progress], None] | None = None,
+                 progress_interval: float = 1.0, clock: Callable[[], float] = time.time,
+                 preflight_timeout: float = 5.0, chunk_rows: int = 50_000, worker_start_timeout: float = 60.0):
+        self.scenario, self.workers, self.target_pid = scenario, workers, target_pid
+        self.on_progress, self.progress_interval, self.clock = on_progress, progress_interval, clock
+        self.preflight_timeout, self.worker_start_timeout = preflight_timeout, worker_start_timeout
+        self.paths = new_run_dir(out_dir, clock(), scenario.name, run_id)
+        self.writer = PartWriter(self.paths.root, chunk_rows)
+        self._stop_reason: str | None = None
+        self._procs: list[subprocess.Popen] = []
+
+    def interrupt(self, reason: str = "interrupted by signal") -> None:
+        self._stop_reason = self._stop_reason or reason
+
+    # -- the run ---------------------------------------------------------------
+    def execute(self) -> RunOutcome:
+        started = self.clock()
+        manifest = self._manifest(started)
+        write_json(self.paths.manifest, manifest)
+        unreachable = probe_target(self.scenario.target.host, self.preflight_timeout)
+        if unreachable:
+            return self._finish(manifest, started, started, "error", unreachable, 0, 0)
+        env = Environment(user_classes=build_user_classes(self.scenario), host=self.scenario.target.host,
+                          shape_class=StagesShape(self.scenario.load.stages), catch_exceptions=True)
+        receiver: MasterReceiver | None = None
+        buffer: SampleBuffer | None = None
+        try:
+            if self.workers:
+                runner = env.create_master_runner("127.0.0.1", _free_port())
+                receiver = MasterReceiver(env, self.writer)
+                self._start_workers(runner)
+            else:
+                runner = env.create_local_runner()
+                buffer = SampleBuffer()
+                attach_recorder(env.events, buffer)
+            sampler = ProcessSampler(self.target_pid) if self.target_pid else None
+            started = self.clock()
+            runner.start_shape()
+            status, reason = self._drive(env, runner, started, buffer, sampler)
+            ended = self.clock()
+            runner.stop()
+            if receiver is not None:
+                reason = self._collect_workers(runner, receiver) or reason
+                status = "error" if reason and status == "complete" else status
+            else:
+                runner.quit()
+            if buffer is not None:
+                self.writer.add(buffer.take())
+            if sampler is not None:
+                sampler.sample()
+                write_metrics(self.paths.metrics, sampler.rows)
+                if sampler.missing:
+                    manifest.setdefault("warnings", []).append(f"target CPU: {sampler.missing}")
+            total = env.stats.total
+            manifest["workers"] = self.workers
+            return self._finish(manifest, started, ended, status, reason, total.num_requests, total.num_failures)
+        finally:
+            self._stop_workers()
+
+    def _drive(self, env: Environment, runner, started: float, buffer: SampleBuffer | None,
+               sampler: ProcessSampler | None) -> tuple[str, str]:
+        """Wait out the stages, sampling and reporting progress, until done or told to stop."""
+        duration = self.scenario.load.duration
+        next_report = started + self.progress_interval
+        next_sample = started + 1.0
+        while True:
+            gevent.sleep(0.1)
+            now = self.clock()
+            if buffer is not None and len(buffer) >= 5_000:
+                self.writer.add(buffer.take())
+            if sampler is not None and now >= next_sample:
+                sampler.sample()
+                next_sample += 1.0
+            if self.on_progress and now >= next_report:
+                self.on_progress(self._progress(env, runner, now - started, duration))
+                next_report += self.progress_interval
+            if self._stop_reason:
+                return "interrupted", self._stop_reason
+            if now - started >= duration:
+                return "complete", ""
+            if runner.state == STATE_STOPPED and now - started > 1.0:
+                return "error", "Locust stopped the test before its stages ended (see the log above)"
+
+    def _progress(self, env: Environment, runner, elapsed: float, duration: float) -> Progress:
+        total = env.stats.total
+        p95 = total.get_current_response_time_percentile(0.95) if total.num_requests else None
+        return Progress(min(elapsed, duration), duration, runner.user_count, total.current_rps, p95,
+                        total.num_requests, total.num_failures)
+
+    # -- workers -----------------------------------------------------------------
+    def _start_workers(self, runner: MasterRunner) -> None:
+        cmd = [sys.executable, "-m", "loadkit", "worker", self.scenario.file,
+               "--master", f"127.0.0.1:{runner.master_bind_port}", "--host", self.scenario.target.host]
+        for item in self.scenario.overrides:
+            cmd += ["--set", item]
+        for i in range(self.workers):
+            log_file = open(self.paths.root / f"worker-{i}.log", "wb")  # noqa: SIM115 (kept open by the child)
+            self._procs.append(subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+            log_file.close()
+        deadline = self.clock() + self.worker_start_timeout
+        while runner.worker_count < self.workers:
+            dead = [p for p in self._procs if p.poll() is not None]
+            if dead:
+                raise RunError(f"a worker exited with code {dead[0].returncode} before the test started; "
+                               f"see {self.paths.root}/worker-*.log")
+            if self.clock() > deadline:
+                raise RunError(f"only {runner.worker_count} of {self.workers} workers connected within "
+                               f"{self.worker_start_timeout:g}s; see {self.paths.root}/worker-*.log")
+            gevent.sleep(0.1)
+
+    def _collect_workers(self, runner: MasterRunner, receiver: MasterReceiver) -> str:
+        """Wait for every worker's final rows, then quit them; the reason rows are missing, if any."""
+        deadline = self.clock() + 15.0
+        while len(receiver.done) < self.workers and self.clock() < deadline:
+            gevent.sleep(0.1)
+        runner.quit()
+        if len(receiver.done) < self.workers:
+            return f"only {len(receiver.done)} of {self.workers} workers reported their samples"
+        missing = receiver.missing()
+        if missing:
+            return "samples lost in transit from workers: " + ", ".join(f"{w}: {n}" for w, n in missing.items())
+        return ""
+
+    def _stop_workers(self) -> None:
+        for p in self._procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self._procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    # -- results -----------------------------------------------------------------
+    def _manifest(self, started: float) -> dict:
+        s = self.scenario
+        return {
+            "schema": 1,
+            "run_id": self.paths.root.name,
+            "scenario": {"name": s.name, "file": os.path.relpath(s.file), "sha256": s.content_hash,
+                         "overrides": list(s.overrides)},
+            "status": "running",
+            "reason": "",
+            "start": iso(started),
+            "end": None,
+            "duration_s": None,
+            "planned_duration_s": s.load.duration,
+            "target": strip_credentials(s.target.host),
+            "workers": self.workers,
+            "versions": versions(),
+            "git": git_commit(Path.cwd()),
+        }
+
+    def _finish(self, manifest: dict, started: float, ended: float, status: str, reason: str,
+                locust_requests: int, locust_failures: int) -> RunOutcome:
+        samples = self.writer.finish(self.paths.samples)
+        warmup = self.scenario.load.warmup_seconds()
+        summary = summarize_run(self.paths.samples, started + warmup, max(ended, started + warmup))
+        if status == "complete" and samples == 0:
+            status, reason = "error", "no request completed"
+        verdict = evaluate(self.scenario.checks, summary, status, reason)
+        manifest.update({"status": status, "reason": reason, "end": iso(ended), "duration_s": round(ended - started, 3),
+                         "samples": samples, "locust_totals": {"requests": locust_requests, "failures": locust_failures}})
+        body = summary.to_json()
+        body["window"]["warmup_s"] = warmup
+        write_json(self.paths.summary, body)
+        write_json(self.paths.verdict, verdict.to_json())
+        write_json(self.paths.manifest, manifest)
+        return RunOutcome(self.paths, status, reason, samples, locust_requests, locust_failures, summary, verdict)

@@ -1,0 +1,668 @@
+"""Scenarios: YAML validated once, at load time, into frozen objects the runner trusts.
+
+Every problem of a file is collected (file, line, key path, what was expected) and raised
+together as one :class:`~loadkit.errors.ConfigError`, so a user fixes them in one pass.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import hashlib
+import importlib.util
+import inspect
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any
+from urllib.parse import urlsplit
+
+from .checks import Check, parse_check
+from .errors import ConfigError, Problem
+from .units import parse_duration
+from .yamlsource import Path, Source, apply_overrides, interpolate, load_yaml
+
+__all__ = [
+    "Scenario", "Target", "Auth", "Var", "Request", "Wait", "YamlUser", "LocustUserRef", "Stage", "Load",
+    "load_scenario", "parse_scenario", "check_host_allowed",
+]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][\w]*)(?:\.([\w-]+))?\}(?!\})")
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Credentials read from environment variables at load time; never written anywhere."""
+
+    kind: str  # "basic" | "bearer"
+    username: str = ""
+    secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    allowed_hosts: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...] = ()
+    auth: Auth | None = None
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    kind: str  # "choice" | "randint" | "uuid" | "csv"
+    values: tuple[Any, ...] = ()  # choice values; (lo, hi) for randint; rows (dicts) for csv
+    order: str = "random"  # csv: "random" | "sequential"
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str
+    method: str
+    path: str
+    weight: float = 1.0
+    headers: tuple[tuple[str, str], ...] = ()
+    json: Any = None
+    data: str | None = None
+    expect_status: tuple[int, ...] = ()  # empty: any status below 400
+    expect_contains: str | None = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    kind: str  # "between" | "constant" | "pacing"
+    low: float
+    high: float = 0.0
+
+
+@dataclass(frozen=True)
+class YamlUser:
+    name: str
+    weight: int
+    wait: Wait
+    requests: tuple[Request, ...]
+    vars: tuple[Var, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    auth: Auth | None = None
+
+
+@dataclass(frozen=True)
+class LocustUserRef:
+    """An existing Locust ``User`` class, run unchanged."""
+
+    file: str
+    class_name: str
+    weight: int | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    duration: float
+    users: int
+    spawn_rate: float
+
+
+@dataclass(frozen=True)
+class Load:
+    stages: tuple[Stage, ...]
+    warmup: str | float = "ramp"  # "ramp", "first-stage", or seconds excluded from checks
+
+    @property
+    def duration(self) -> float:
+        return sum(s.duration for s in self.stages)
+
+    def warmup_seconds(self) -> float:
+        """Seconds at the start excluded from checks: by default the first stage's ramp."""
+        if isinstance(self.warmup, (int, float)):
+            return float(self.warmup)
+        first = self.stages[0]
+        if self.warmup == "first-stage":
+            return first.duration
+        return min(first.duration, first.users / first.spawn_rate)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    file: str
+    content_hash: str
+    target: Target
+    users: tuple[YamlUser | LocustUserRef, ...]
+    load: Load
+    checks: tuple[Check, ...]
+    seed: int | None = None
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def endpoint_names(self) -> frozenset[str]:
+        return frozenset(r.name for u in self.users if isinstance(u, YamlUser) for r in u.requests)
+
+    @property
+    def has_locust_users(self) -> bool:
+        return any(isinstance(u, LocustUserRef) for u in self.users)
+
+
+def load_scenario(
+    file: str, overrides: list[str] | None = None, host: str | None = None, env: Mapping[str, str] | None = None
+) -> Scenario:
+    """Read, interpolate, override and validate a scenario file. Raises :class:`ConfigError`."""
+    try:
+        raw = FsPath(file).read_bytes()
+    except OSError as exc:
+        raise ConfigError(problems=[Problem(file, None, "", f"cannot read scenario: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(problems=[Problem(file, None, "", "not a UTF-8 text file; expected a YAML scenario")]) from None
+    return parse_scenario(text, file, overrides or [], host, os.environ if env is None else env)
+
+
+def parse_scenario(
+    text: str, file: str = "<scenario>", overrides: list[str] | None = None, host: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Scenario:
+    env = env or {}
+    src = load_yaml(file, text)
+    if not isinstance(src.data, dict):
+        src.error((), "expected a mapping with keys name, target, users, load (see docs/scenarios.md)")
+        src.raise_if_problems()
+    interpolate(src, env)
+    apply_overrides(src, list(overrides or []))
+    if host is not None:
+        src.data.setdefault("target", {})
+        if isinstance(src.data["target"], dict):
+            src.data["target"]["host"] = host
+    base_dir = FsPath(file).resolve().parent
+    scenario = _Builder(src, env, base_dir).scenario(text, overrides or [])
+    src.raise_if_problems()
+    assert scenario is not None
+    return scenario
+
+
+def check_host_allowed(host: str, allowed: tuple[str, ...]) -> str | None:
+    """The reason ``host`` (a URL) is refused, or None when it is allowed."""
+    parts = urlsplit(host)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"expected an http(s) URL such as http://127.0.0.1:8000, got {host!r}"
+    name = parts.hostname.lower()
+    netloc = f"{name}:{parts.port}" if parts.port else name
+    if name in allowed or netloc in allowed:
+        return None
+    return f"host {name!r} is not in target.allowed_hosts ({', '.join(allowed)}); add it there if this target is meant to take load"
+
+
+class _Builder:
+    """Walks the raw data, recording problems instead of stopping at the first one."""
+
+    def __init__(self, src: Source, env: Mapping[str, str], base_dir: FsPath):
+        self.src, self.env, self.base_dir = src, env, base_dir
+
+    # -- small typed readers -------------------------------------------------
+    def err(self, path: Path, msg: str) -> None:
+        self.src.error(path, msg)
+
+    def mapping(self, value: Any, path: Path, allowed: set[str], required: set[str] = frozenset()) -> dict | None:
+        if not isinstance(value, dict):
+            self.err(path, f"expected a mapping with keys {', '.join(sorted(allowed))}, got {_kind(value)}")
+            return None
+        for key in value:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else f" (expected one of {', '.join(sorted(allowed))})"
+                self.err(path + (key,), f"unknown key {key!r}{hint}")
+        for key in sorted(required - set(value)):
+            self.err(path, f"missing required key {key!r}")
+        return value
+
+    def string(self, value: Any, path: Path) -> str | None:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        self.err(path, f"expected a string, got {_kind(value)}")
+        return None
+
+    def number(self, value: Any, path: Path, minimum: float = 0.0, integer: bool = False) -> float | None:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            n = int(value) if integer and not isinstance(value, float) else float(value)
+            if integer and float(n) != float(value):
+                raise ValueError
+        except (TypeError, ValueError):
+            self.err(path, f"expected {'a whole number' if integer else 'a number'}, got {_kind(value)}")
+            return None
+        if n < minimum:
+            self.err(path, f"expected a number >= {minimum:g}, got {n}")
+            return None
+        return n
+
+    def duration(self, value: Any, path: Path) -> float | None:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.err(path, str(exc))
+            return None
+
+    def headers(self, value: Any, path: Path) -> tuple[tuple[str, str], ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            self.err(path, f"expected a mapping of header names to values, got {_kind(value)}")
+            return ()
+        return tuple((str(k), str(v)) for k, v in value.items())
+
+    # -- sections ------------------------------------------------------------
+    def scenario(self, text: str, overrides: list[str]) -> Scenario | None:
+        d = self.mapping(self.src.data, (), {"name", "description", "target", "users", "load", "checks", "seed"},
+                         {"name", "target", "users", "load"})
+        if d is None:
+            return None
+        name = self.string(d.get("name"), ("name",)) if "name" in d else None
+        if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            self.err(("name",), f"expected letters, digits, '-', '_' or '.' (it names folders), got {name!r}")
+        target = self.target(d["target"], ("target",)) if "target" in d else None
+        users = self.users(d["users"], ("users",)) if "users" in d else ()
+        load = self.load(d["load"], ("load",)) if "load" in d else None
+        checks = self.checks(d.get("checks") or [], ("checks",), users)
+        seed = self.number(d["seed"], ("seed",), integer=True) if "seed" in d else None
+        if target and target.auth is None and target.host:
+            pass
+        if self.src.problems or not (name and target and load):
+            return None
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        return Scenario(name, str(d.get("description") or ""), self.src.file, digest, target, users, load, checks,
+                        None if seed is None else int(seed), tuple(overrides))
+
+    def target(self, value: Any, path: Path) -> Target | None:
+        d = self.mapping(value, path, {"host", "allowed_hosts", "headers", "auth"}, {"host"})
+        if d is None or "host" not in d:
+            return None
+        host = self.string(d["host"], path + ("host",)) or ""
+        allowed_raw = d.get("allowed_hosts", list(LOOPBACK))
+        if not isinstance(allowed_raw, list) or not all(isinstance(h, str) for h in allowed_raw):
+            self.err(path + ("allowed_hosts",), f"expected a list of host names, got {_kind(allowed_raw)}")
+            allowed_raw = []
+        allowed = tuple(h.lower() for h in allowed_raw)
+        reason = check_host_allowed(host, allowed) if host else "expected a URL"
+        if reason:
+            self.err(path + ("host",), reason)
+        return Target(host.rstrip("/"), allowed, self.headers(d.get("headers"), path + ("headers",)),
+                      self.auth(d.get("auth"), path + ("auth",)))
+
+    def auth(self, value: Any, path: Path) -> Auth | None:
+        if value is None:
+            return None
+        d = self.mapping(value, path, {"basic", "bearer"})
+        if d is None:
+            return None
+        if len(d) != 1:
+            self.err(path, "expected exactly one of 'basic' or 'bearer'")
+            return None
+        if "bearer" in d:
+            b = self.mapping(d["bearer"], path + ("bearer",), {"token_env"}, {"token_env"})
+            token = self._secret(b, "token_env", path + ("bearer",)) if b else None
+            return Auth("bearer", "", token) if token is not None else None
+        b = self.mapping(d["basic"], path + ("basic",), {"username_env", "password_env"}, {"username_env", "password_env"})
+        if not b:
+            return None
+        user = self._secret(b, "username_env", path + ("basic",))
+        password = self._secret(b, "password_env", path + ("basic",))
+        return Auth("basic", user, password) if user is not None and password is not None else None
+
+    def _secret(self, d: dict, key: str, path: Path) -> str | None:
+        if key not in d:
+            return None
+        name = str(d[key])
+        if name not in self.env:
+            self.err(path + (key,), f"environment variable {name} is not set (credentials come only from the environment)")
+            return None
+        return self.env[name]
+
+    def users(self, value: Any, path: Path) -> tuple[YamlUser | LocustUserRef, ...]:
+        if not isinstance(value, list) or not value:
+            self.err(path, f"expected a non-empty list of users, got {_kind(value)}")
+            return ()
+        out: list[YamlUser | LocustUserRef] = []
+        names: set[str] = set()
+        for i, item in enumerate(value):
+            p = path + (i,)
+            user = self.locust_user(item, p) if isinstance(item, dict) and "locust" in item else self.yaml_user(item, p)
+            if isinstance(user, YamlUser):
+                if user.name in names:
+                    self.err(p + ("name",), f"duplicate user name {user.name!r}")
+                names.add(user.name)
+            if user is not None:
+                out.append(user)
+        seen: dict[str, Path] = {}
+        for i, u in enumerate(out):
+            if isinstance(u, YamlUser):
+                for j, r in enumerate(u.requests):
+                    seen.setdefault(r.name, path + (i, "requests", j))
+        return tuple(out)
+
+    def locust_user(self, value: dict, path: Path) -> LocustUserRef | None:
+        d = self.mapping(value, path, {"locust", "weight"}, {"locust"})
+        if d is None:
+            return None
+        ref = self.string(d["locust"], path + ("locust",))
+        weight = self.number(d["weight"], path + ("weight",), 1, integer=True) if "weight" in d else None
+        if not ref:
+            return None
+        file, sep, cls = ref.rpartition(":")
+        if not sep or not file or not cls:
+            self.err(path + ("locust",), f"expected FILE.py:ClassName, got {ref!r}")
+            return None
+        resolved = self.resolve_file(file)
+        if resolved is None:
+            self.err(path + ("locust",), f"Locust file {file!r} not found (relative to the scenario or the current directory)")
+            return None
+        reason = locust_class_problem(str(resolved), cls)
+        if reason:
+            self.err(path + ("locust",), reason)
+            return None
+        return LocustUserRef(str(resolved), cls, None if weight is None else int(weight))
+
+    def resolve_file(self, file: str) -> FsPath | None:
+        for candidate in (self.base_dir / file, FsPath.cwd() / file, FsPath(file)):
+            if candidate.is_file():
+                return candidate.resolve()
+        return None
+
+    def yaml_user(self, value: Any, path: Path) -> YamlUser | None:
+        d = self.mapping(value, path, {"name", "weight", "wait", "requests", "vars", "headers", "auth"},
+                         {"name", "requests"})
+        if d is None:
+            return None
+        name = self.string(d.get("name"), path + ("name",)) if "name" in d else None
+        weight = self.number(d.get("weight", 1), path + ("weight",), 1, integer=True)
+        wait = self.wait(d.get("wait", {"constant": 0}), path + ("wait",))
+        variables = self.variables(d.get("vars") or {}, path + ("vars",))
+        requests = self.requests(d.get("requests"), path + ("requests",), {v.name: v for v in variables})
+        headers = self.headers(d.get("headers"), path + ("headers",))
+        self.placeholders(headers, path + ("headers",), {v.name: v for v in variables})
+        auth = self.auth(d.get("auth"), path + ("auth",))
+        if name is None or weight is None or wait is None or requests is None:
+            return None
+        return YamlUser(name, int(weight), wait, requests, variables, headers, auth)
+
+    def wait(self, value: Any, path: Path) -> Wait | None:
+        d = self.mapping(value, path, {"between", "constant", "pacing"})
+        if d is None:
+            return None
+        if len(d) != 1:
+            self.err(path, "expected exactly one of between: [MIN, MAX], constant: SECONDS, pacing: SECONDS")
+            return None
+        kind, arg = next(iter(d.items()))
+        if kind == "between":
+            if not isinstance(arg, list) or len(arg) != 2:
+                self.err(path + ("between",), f"expected [MIN, MAX] in seconds, got {_kind(arg)}")
+                return None
+            lo, hi = (self.duration(a, path + ("between", i)) for i, a in enumerate(arg))
+            if lo is None or hi is None:
+                return None
+            if lo > hi:
+                self.err(path + ("between",), f"expected MIN <= MAX, got [{lo:g}, {hi:g}]")
+                return None
+            return Wait("between", lo, hi)
+        seconds = self.duration(arg, path + (kind,))
+        return None if seconds is None else Wait(kind, seconds)
+
+    def variables(self, value: Any, path: Path) -> tuple[Var, ...]:
+        if not isinstance(value, dict):
+            self.err(path, f"expected a mapping of variable names to generators, got {_kind(value)}")
+            return ()
+        out = []
+        for name, spec in value.items():
+            p = path + (name,)
+            if not re.fullmatch(r"[A-Za-z_]\w*", str(name)):
+                self.err(p, "expected a variable name of letters, digits and '_'")
+                continue
+            var = self.variable(str(name), spec, p)
+            if var is not None:
+                out.append(var)
+        return tuple(out)
+
+    def variable(self, name: str, spec: Any, path: Path) -> Var | None:
+        d = self.mapping(spec, path, {"choice", "randint", "uuid", "csv", "order"})
+        if d is None:
+            return None
+        kinds = [k for k in ("choice", "randint", "uuid", "csv") if k in d]
+        if len(kinds) != 1:
+            self.err(path, "expected exactly one of choice: [...], randint: [LO, HI], uuid: true, csv: FILE")
+            return None
+        kind = kinds[0]
+        if "order" in d and kind != "csv":
+            self.err(path + ("order",), "'order' applies only to csv variables")
+        arg = d[kind]
+        if kind == "choice":
+            if not isinstance(arg, list) or not arg:
+                self.err(path + ("choice",), f"expected a non-empty list, got {_kind(arg)}")
+                return None
+            return Var(name, kind, tuple(arg))
+        if kind == "randint":
+            if not (isinstance(arg, list) and len(arg) == 2 and all(isinstance(a, int) and not isinstance(a, bool) for a in arg)
+                    and arg[0] <= arg[1]):
+                self.err(path + ("randint",), f"expected [LO, HI] whole numbers with LO <= HI, got {arg!r}")
+                return None
+            return Var(name, kind, (arg[0], arg[1]))
+        if kind == "uuid":
+            return Var(name, kind)
+        order = d.get("order", "random")
+        if order not in ("random", "sequential"):
+            self.err(path + ("order",), f"expected random or sequential, got {order!r}")
+            return None
+        return self.csv_var(name, arg, order, path + ("csv",))
+
+    def csv_var(self, name: str, file: Any, order: str, path: Path) -> Var | None:
+        resolved = self.resolve_file(str(file))
+        if resolved is None:
+            self.err(path, f"data file {file!r} not found (relative to the scenario or the current directory)")
+            return None
+        try:
+            with open(resolved, newline="", encoding="utf-8") as fh:
+                rows = tuple(dict(r) for r in csv.DictReader(fh))
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            self.err(path, f"cannot read data file {file!r}: {exc}")
+            return None
+        if not rows:
+            self.err(path, f"data file {file!r} has a header but no rows; expected at least one row")
+            return None
+        return Var(name, "csv", rows, order)
+
+    def requests(self, value: Any, path: Path, variables: dict[str, Var]) -> tuple[Request, ...] | None:
+        if not isinstance(value, list) or not value:
+            self.err(path, f"expected a non-empty list of requests, got {_kind(value)}")
+            return None
+        out = []
+        for i, item in enumerate(value):
+            r = self.request(item, path + (i,), variables)
+            if r is not None:
+                out.append(r)
+        names = [r.name for r in out]
+        for i, n in enumerate(names):
+            if n in names[:i]:
+                self.err(path + (i, "name"), f"duplicate request name {n!r}")
+        return tuple(out) if len(out) == len(value) else None
+
+    def request(self, value: Any, path: Path, variables: dict[str, Var]) -> Request | None:
+        d = self.mapping(value, path, {"name", "method", "path", "weight", "headers", "json", "data", "expect"},
+                         {"path"})
+        if d is None or "path" not in d:
+            return None
+        url_path = self.string(d["path"], path + ("path",))
+        if url_path is not None and not url_path.startswith("/"):
+            self.err(path + ("path",), f"expected a path starting with '/', got {url_path!r} (the host comes from target.host)")
+        method = str(d.get("method", "GET")).upper()
+        if method not in _METHODS:
+            self.err(path + ("method",), f"expected one of {', '.join(sorted(_METHODS))}, got {d.get('method')!r}")
+        weight = self.number(d.get("weight", 1), path + ("weight",), 0)
+        if "json" in d and "data" in d:
+            self.err(path, "give either json or data, not both")
+        headers = self.headers(d.get("headers"), path + ("headers",))
+        expect_status, contains = self.expect(d.get("expect"), path + ("expect",))
+        name = str(d.get("name") or f"{method} {url_path}")
+        for key, val in (("path", url_path), ("headers", headers), ("json", d.get("json")), ("data", d.get("data"))):
+            self.placeholders(val, path + (key,), variables)
+        if url_path is None or weight is None:
+            return None
+        data = None if d.get("data") is None else str(d["data"])
+        return Request(name, method, url_path, weight, headers, d.get("json"), data, expect_status, contains)
+
+    def expect(self, value: Any, path: Path) -> tuple[tuple[int, ...], str | None]:
+        if value is None:
+            return (), None
+        d = self.mapping(value, path, {"status", "contains"})
+        if d is None:
+            return (), None
+        status = d.get("status", [])
+        status = status if isinstance(status, list) else [status]
+        if not all(isinstance(s, int) and 100 <= s <= 599 for s in status):
+            self.err(path + ("status",), f"expected an HTTP status code or a list of them, got {d.get('status')!r}")
+            status = []
+        contains = d.get("contains")
+        return tuple(status), None if contains is None else str(contains)
+
+    def placeholders(self, value: Any, path: Path, variables: dict[str, Var]) -> None:
+        for text in _strings(value):
+            for m in _PLACEHOLDER.finditer(text):
+                name, col = m.group(1), m.group(2)
+                var = variables.get(name)
+                if var is None:
+                    known = ", ".join(sorted(variables)) or "none defined"
+                    self.err(path, f"unknown variable {{{name}}} (vars of this user: {known})")
+                elif var.kind == "csv" and col is not None and col not in var.values[0]:
+                    self.err(path, f"data file of {{{name}}} has no column {col!r} (columns: {', '.join(var.values[0])})")
+                elif var.kind == "csv" and col is None:
+                    self.err(path, f"{{{name}}} is a csv row: write {{{name}.COLUMN}}")
+
+    def load(self, value: Any, path: Path) -> Load | None:
+        d = self.mapping(value, path, {"stages", "users", "spawn_rate", "duration", "warmup"})
+        if d is None:
+            return None
+        if "stages" in d and ({"users", "duration", "spawn_rate"} & set(d)):
+            self.err(path, "give either stages: [...] or users/spawn_rate/duration, not both")
+            return None
+        raw = d["stages"] if "stages" in d else [{k: d[k] for k in ("users", "duration", "spawn_rate") if k in d}]
+        if not isinstance(raw, list) or not raw:
+            self.err(path + ("stages",), f"expected a non-empty list of stages, got {_kind(raw)}")
+            return None
+        stages = []
+        prev_rate: float | None = None
+        for i, s in enumerate(raw):
+            p = path + ("stages", i) if "stages" in d else path
+            sd = self.mapping(s, p, {"duration", "users", "spawn_rate"}, {"duration", "users"})
+            if sd is None or not {"duration", "users"} <= set(sd):
+                continue
+            dur = self.duration(sd["duration"], p + ("duration",))
+            users = self.number(sd["users"], p + ("users",), 0, integer=True)
+            rate = self.number(sd["spawn_rate"], p + ("spawn_rate",), 0.001) if "spawn_rate" in sd else prev_rate
+            if dur is not None and dur <= 0:
+                self.err(p + ("duration",), "expected a duration above 0")
+                continue
+            if dur is None or users is None:
+                continue
+            rate = rate if rate is not None else max(float(users), 1.0)
+            prev_rate = rate
+            stages.append(Stage(dur, int(users), rate))
+        warmup: str | float = "ramp"
+        if "warmup" in d:
+            if d["warmup"] in ("ramp", "first-stage"):
+                warmup = d["warmup"]
+            else:
+                w = self.duration(d["warmup"], path + ("warmup",))
+                warmup = w if w is not None else "ramp"
+        if len(stages) != len(raw):
+            return None
+        total = sum(s.duration for s in stages)
+        if isinstance(warmup, float) and warmup >= total:
+            self.err(path + ("warmup",), f"warmup {warmup:g}s leaves nothing of a {total:g}s run to check")
+        return Load(tuple(stages), warmup)
+
+    def checks(self, value: Any, path: Path, users: tuple) -> tuple[Check, ...]:
+        if not isinstance(value, list):
+            self.err(path, f"expected a list of checks, got {_kind(value)}")
+            return ()
+        has_locust = any(isinstance(u, LocustUserRef) for u in users)
+        endpoints = None if has_locust else {r.name for u in users if isinstance(u, YamlUser) for r in u.requests}
+        out = []
+        for i, item in enumerate(value):
+            p = path + (i,)
+            severity = "fail"
+            if isinstance(item, dict):
+                d = self.mapping(item, p, {"check", "severity"}, {"check"})
+                if d is None or "check" not in d:
+                    continue
+                severity = str(d.get("severity", "fail"))
+                if severity not in ("fail", "warn"):
+                    self.err(p + ("severity",), f"expected fail or warn, got {severity!r}")
+                    continue
+                item = d["check"]
+            try:
+                out.append(parse_check(item, endpoints, severity))
+            except ValueError as exc:
+                self.err(p, str(exc))
+        return tuple(out)
+
+
+def locust_class_problem(file: str, class_name: str) -> str | None:
+    """Why ``class_name`` in ``file`` is not a usable Locust User class, or None if it is."""
+    try:
+        cls = import_locust_class(file, class_name)
+    except ConfigError as exc:
+        return str(exc)
+    from locust import User
+
+    if not (inspect.isclass(cls) and issubclass(cls, User)):
+        return f"{class_name} in {file} is not a locust.User subclass"
+    if getattr(cls, "abstract", False):
+        return f"{class_name} in {file} is abstract (abstract = True); point at a concrete User class"
+    return None
+
+
+def import_locust_class(file: str, class_name: str) -> type:
+    """Import a Locust file by path (once per process) and return the named class."""
+    module_name = "loadkit_user_" + hashlib.sha1(file.encode()).hexdigest()[:12]
+    module = sys.modules.get(module_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(module_name, file)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"cannot import {file}: not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the user's code: any failure is a configuration problem
+            del sys.modules[module_name]
+            raise ConfigError(f"importing {file} failed: {type(exc).__name__}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        names = [n for n, v in vars(module).items() if inspect.isclass(v) and v.__module__ == module_name]
+        raise ConfigError(f"{file} has no class {class_name!r} (classes there: {', '.join(names) or 'none'})")
+    return cls
+
+
+def _strings(value: Any):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _strings(v)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"

@@ -1,0 +1,55 @@
+"""Parsing of the small unit-bearing values scenarios are written in (``10s``, ``300ms``, ``1%``)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["parse_duration", "parse_latency_ms", "parse_percent", "format_ms"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``1.5``, ``"30s"``, ``"5m"``, ``"1h"``, ``"250ms"``; ``ValueError`` otherwise.
+
+    Compound forms such as ``1m30s`` are accepted too, as k6 users write them.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)", value)
+        if parts and re.fullmatch(r"(\s*\d+(?:\.\d+)?\s*(ms|s|m|h))+\s*", value):
+            return sum(float(n) * _FACTORS[u] for n, u in parts)
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _FACTORS[m.group(2)]
+    raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
+
+
+def parse_latency_ms(value: str) -> float:
+    """Milliseconds from ``"300ms"`` or ``"1.5s"`` (a bare number is milliseconds)."""
+    m = _DURATION.match(value)
+    if not m or m.group(2) in ("m", "h"):
+        raise ValueError(f"expected a latency such as 300ms or 1.5s, got {value!r}")
+    unit = m.group(2) or "ms"
+    return float(m.group(1)) * (1000.0 if unit == "s" else 1.0)
+
+
+def parse_percent(value: object) -> float:
+    """A fraction from ``"1%"`` (0.01) or ``"0.5 %"``; ``ValueError`` otherwise."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)
+        if m:
+            return float(m.group(1)) / 100.0
+    raise ValueError(f"expected a percentage such as 1% or 0.5%, got {value!r}")
+
+
+def format_ms(ms: float | None) -> str:
+    if ms is None:
+        return "n/a"
+    return f"{ms / 1000:.2f} s" if ms >= 10_000 else f"{ms:.1f} ms"

@@ -1,0 +1,182 @@
+"""Turning scenario users into Locust ``User`` classes.
+
+YAML users become ``FastHttpUser`` subclasses (Locust's fastest HTTP client); ``locust:``
+entries are imported and run unchanged, only their weight may be set through a subclass.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import random
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from locust import FastHttpUser, User, between, constant, constant_pacing, task
+
+from .scenario import Auth, LocustUserRef, Request, Scenario, Var, Wait, YamlUser, import_locust_class
+
+__all__ = ["build_user_classes"]
+
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)(?:\.([\w-]+))?\}(?!\})")
+Values = dict[str, Any]
+
+
+def build_user_classes(scenario: Scenario) -> list[type[User]]:
+    """Locust classes for every user of the scenario, in order, with their weights."""
+    classes: list[type[User]] = []
+    for index, spec in enumerate(scenario.users):
+        if isinstance(spec, LocustUserRef):
+            classes.append(_locust_class(spec))
+        else:
+            classes.append(_yaml_class(spec, scenario, index))
+    return classes
+
+
+def _locust_class(ref: LocustUserRef) -> type[User]:
+    cls = import_locust_class(ref.file, ref.class_name)
+    if ref.weight is None:
+        return cls
+    # Same name, so master and workers agree on it; behaviour untouched.
+    return type(cls.__name__, (cls,), {"weight": ref.weight, "__module__": cls.__module__})
+
+
+def _wait_time(wait: Wait) -> Callable[..., float]:
+    if wait.kind == "between":
+        return between(wait.low, wait.high)
+    if wait.kind == "pacing":
+        return constant_pacing(wait.low)
+    return constant(wait.low)
+
+
+def _auth_header(auth: Auth | None) -> tuple[tuple[str, str], ...]:
+    if auth is None:
+        return ()
+    if auth.kind == "bearer":
+        return (("Authorization", f"Bearer {auth.secret}"),)
+    token = base64.b64encode(f"{auth.username}:{auth.secret}".encode()).decode()
+    return (("Authorization", f"Basic {token}"),)
+
+
+class _Vars:
+    """Draws a fresh value for every variable a request uses, from the user's own RNG."""
+
+    def __init__(self, variables: tuple[Var, ...]):
+        self.variables = {v.name: v for v in variables}
+        self.counters = {v.name: itertools.count() for v in variables if v.order == "sequential"}
+
+    def draw(self, rng: random.Random, names: frozenset[str]) -> Values:
+        out: Values = {}
+        for name in names:
+            var = self.variables[name]
+            if var.kind == "choice":
+                out[name] = rng.choice(var.values)
+            elif var.kind == "randint":
+                out[name] = rng.randint(var.values[0], var.values[1])
+            elif var.kind == "uuid":
+                out[name] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            elif name in self.counters:
+                out[name] = var.values[next(self.counters[name]) % len(var.values)]
+            else:
+                out[name] = rng.choice(var.values)
+        return out
+
+
+def _render_str(text: str, values: Values) -> Any:
+    def one(m: re.Match[str]) -> Any:
+        value = values[m.group(1)]
+        return value[m.group(2)] if m.group(2) else value
+
+    whole = _PLACEHOLDER.fullmatch(text)
+    if whole:  # keep the type: {"id": "{ticket_id}"} sends a number
+        return one(whole)
+    return _PLACEHOLDER.sub(lambda m: str(one(m)), text).replace("{{", "{").replace("}}", "}")
+
+
+def _render(value: Any, values: Values) -> Any:
+    if isinstance(value, str):
+        return _render_str(value, values)
+    if isinstance(value, dict):
+        return {_render(k, values): _render(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, values) for v in value]
+    return value
+
+
+def _names_in(value: Any) -> frozenset[str]:
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            found.update(m.group(1) for m in _PLACEHOLDER.finditer(v))
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, (list, tuple)):
+            stack.extend(v)
+    return frozenset(found)
+
+
+class _Prepared:
+    """A request with its headers merged and its placeholders found once, up front."""
+
+    def __init__(self, req: Request, base_headers: tuple[tuple[str, str], ...]):
+        self.req = req
+        self.headers = dict(base_headers + req.headers)
+        self.uses = _names_in([req.path, self.headers, req.json, req.data])
+
+    def issue(self, user: FastHttpUser, rng: random.Random, variables: _Vars) -> None:
+        r = self.req
+        values = variables.draw(rng, self.uses) if self.uses else {}
+        path = str(_render(r.path, values)) if values else r.path
+        kwargs: dict[str, Any] = {"name": r.name}
+        if self.headers:
+            kwargs["headers"] = _render(self.headers, values) if values else self.headers
+        if r.json is not None:
+            kwargs["json"] = _render(r.json, values) if values else r.json
+        if r.data is not None:
+            kwargs["data"] = str(_render(r.data, values)) if values else r.data
+        if not r.expect_status and r.expect_contains is None:
+            user.client.request(r.method, path, **kwargs)
+            return
+        with user.client.request(r.method, path, catch_response=True, **kwargs) as resp:
+            status = resp.status_code
+            if r.expect_status and status not in r.expect_status:
+                resp.failure(f"expected status {'/'.join(map(str, r.expect_status))}, got {status}")
+            elif not r.expect_status and not 0 < status < 400:
+                resp.failure(f"status {status}")
+            elif r.expect_contains is not None and r.expect_contains not in (resp.text or ""):
+                resp.failure(f"response does not contain {r.expect_contains!r}")
+            else:
+                resp.success()
+
+
+def _yaml_class(spec: YamlUser, scenario: Scenario, index: int) -> type[FastHttpUser]:
+    target = scenario.target
+    base_headers = target.headers + spec.headers + _auth_header(spec.auth or target.auth)
+    prepared = [_Prepared(r, base_headers) for r in spec.requests]
+    weights = list(itertools.accumulate(r.weight for r in spec.requests))
+    variables = _Vars(spec.vars)
+    seeds = itertools.count()
+
+    def on_start(self: FastHttpUser) -> None:
+        seed = None if scenario.seed is None else scenario.seed * 1_000_003 + index * 10_007 + next(seeds)
+        self._lk_rng = random.Random(seed)
+
+    @task
+    def pick(self: FastHttpUser) -> None:
+        rng: random.Random = self._lk_rng
+        choice = rng.choices(prepared, cum_weights=weights)[0]
+        choice.issue(self, rng, variables)
+
+    return type(spec.name, (FastHttpUser,), {
+        "host": target.host,
+        "weight": spec.weight,
+        "wait_time": _wait_time(spec.wait),
+        "tasks": [pick],
+        "on_start": on_start,
+        "__module__": __name__,
+    })
