@@ -163,6 +163,8 @@ def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, targe
             h.cancel()
     if tty and not args.quiet:
         print(file=err)
+    if outcome.status == "error":
+        print(f"loadkit: error: {outcome.reason}", file=err)
     _print_verdict(outcome, out)
     if outcome.status == "interrupted":
         return EXIT_INTERRUPTED
@@ -183,6 +185,9 @@ def _print_verdict(outcome, out: TextIO) -> None:
 
 
 def _cmd_target(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from gevent import monkey
+
+    monkey.patch_all()  # before psycopg opens a socket: database calls then overlap
     from .standin import config_from_args, serve
 
     config = config_from_args(args, os.environ)

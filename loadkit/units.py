@@ -32,12 +32,11 @@ def parse_duration(value: object) -> float:
 
 
 def parse_latency_ms(value: str) -> float:
-    """Milliseconds from ``"300ms"`` or ``"1.5s"`` (a bare number is milliseconds)."""
+    """Milliseconds from ``"300ms"`` or ``"1.5s"``; the unit is required, since a bare 300 is ambiguous."""
     m = _DURATION.match(value)
-    if not m or m.group(2) in ("m", "h"):
-        raise ValueError(f"expected a latency such as 300ms or 1.5s, got {value!r}")
-    unit = m.group(2) or "ms"
-    return float(m.group(1)) * (1000.0 if unit == "s" else 1.0)
+    if not m or m.group(2) not in ("ms", "s"):
+        raise ValueError(f"expected a latency with its unit, such as 300ms or 1.5s, got {value!r}")
+    return float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
 
 
 def parse_percent(value: object) -> float:

@@ -44,9 +44,9 @@ class Verdict:
 def observe(check: Check, summary: Summary) -> tuple[float | None, str]:
     """The value a check looks at, or None with the reason there is none."""
     stats: Stats | None = summary.requests if check.endpoint is None else summary.endpoints.get(check.endpoint)
-    scope = "all requests" if check.endpoint is None else f"endpoint {check.endpoint!r}"
+    scope = "" if check.endpoint is None else f" to endpoint {check.endpoint!r}"
     if stats is None or stats.total == 0:
-        return None, f"no requests to {scope} in the checked window"
+        return None, f"no requests{scope} in the checked window"
     if check.kind == "error_rate":
         return stats.error_rate, ""
     if check.kind == "rps":
@@ -57,7 +57,7 @@ def observe(check: Check, summary: Summary) -> tuple[float | None, str]:
         return float(stats.failures), ""
     lat = stats.latency_ms
     if lat is None:
-        return None, f"no successful request to {scope} in the checked window ({stats.failures} failed)"
+        return None, f"no successful request{scope} in the checked window ({stats.failures} failed)"
     if check.stat in ("min", "mean", "max"):
         return getattr(lat, check.stat), ""
     key = {"p50": "p50", "median": "p50", "p90": "p90", "p95": "p95", "p99": "p99", "p99.9": "p99_9"}.get(check.stat or "")

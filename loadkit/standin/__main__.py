@@ -8,16 +8,16 @@ from gevent import monkey
 
 monkey.patch_all()
 
-import argparse
-import os
-import signal
-import sys
+import argparse  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
 
-import gevent
+import gevent  # noqa: E402
 
-from loadkit.errors import LoadkitError
-from loadkit.standin.config import add_arguments, config_from_args
-from loadkit.standin.server import READY_PREFIX, serve
+from loadkit.errors import LoadkitError  # noqa: E402
+from loadkit.standin.config import add_arguments, config_from_args  # noqa: E402
+from loadkit.standin.server import READY_PREFIX, serve  # noqa: E402
 
 
 def _announce(url: str) -> None:

@@ -58,16 +58,13 @@ class StandinConfig:
         if not self.host:
             raise ConfigError("standin host must not be empty")
         if self.db != "sqlite" and not is_postgres_dsn(self.db):
-            raise ConfigError(
-                f"standin db must be 'sqlite' or a postgresql:// DSN, got {mask_dsn(self.db)!r}"
-            )
+            raise ConfigError(f"standin db must be 'sqlite' or a postgresql:// DSN, got {mask_dsn(self.db)!r}")
         object.__setattr__(self, "cpu_ms", _non_negative("cpu_ms", self.cpu_ms))
         latency = {}
         for key, value in dict(self.latency_ms).items():
             if key != "*" and key not in ENDPOINTS:
                 raise ConfigError(
-                    f"standin latency endpoint {key!r} is unknown; use one of "
-                    f"{', '.join(ENDPOINTS)} or '*'"
+                    f"standin latency endpoint {key!r} is unknown; use one of {', '.join(ENDPOINTS)} or '*'"
                 )
             latency[key] = _non_negative(f"latency for {key}", value)
         # Frozen all the way down: a shared config must not change under a running server.
@@ -147,9 +144,7 @@ def parse_latency(items: list[str]) -> dict[str, float]:
         for part in filter(None, (p.strip() for p in item.split(","))):
             endpoint, sep, ms = part.rpartition("=")
             if not sep or not endpoint:
-                raise ConfigError(
-                    f"standin latency {part!r} must look like ENDPOINT=MS, e.g. /tickets=50"
-                )
+                raise ConfigError(f"standin latency {part!r} must look like ENDPOINT=MS, e.g. /tickets=50")
             latency[endpoint.strip()] = _float(f"latency for {endpoint.strip()}", ms)
     return latency
 
@@ -180,9 +175,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ENDPOINT=MS",
         help="injected latency, e.g. /tickets=50 or '*=5'; repeatable, comma lists allowed",
     )
-    parser.add_argument(
-        "--stall", metavar="T0,T1", help="hold every request between T0 and T1 s after start"
-    )
+    parser.add_argument("--stall", metavar="T0,T1", help="hold every request between T0 and T1 s after start")
 
 
 def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> StandinConfig:

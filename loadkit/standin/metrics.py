@@ -55,17 +55,11 @@ class Metrics:
         ]
         for endpoint, counts in sorted(self._buckets.items()):
             cumulative = 0
-            for bound, count in zip((*map(repr, BUCKETS), "+Inf"), counts):
+            for bound, count in zip((*map(repr, BUCKETS), "+Inf"), counts, strict=True):
                 cumulative += count
                 out.append(
-                    f'standin_request_duration_seconds_bucket{{endpoint="{endpoint}",le="{bound}"}}'
-                    f" {cumulative}"
+                    f'standin_request_duration_seconds_bucket{{endpoint="{endpoint}",le="{bound}"}} {cumulative}'
                 )
-            out.append(
-                f'standin_request_duration_seconds_sum{{endpoint="{endpoint}"}}'
-                f" {self._sums[endpoint]!r}"
-            )
-            out.append(
-                f'standin_request_duration_seconds_count{{endpoint="{endpoint}"}} {cumulative}'
-            )
+            out.append(f'standin_request_duration_seconds_sum{{endpoint="{endpoint}"}} {self._sums[endpoint]!r}')
+            out.append(f'standin_request_duration_seconds_count{{endpoint="{endpoint}"}} {cumulative}')
         return "\n".join(out) + "\n"

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, Any
 
 from loadkit.errors import RunError
 
@@ -45,7 +45,10 @@ def serve(config: StandinConfig, ready: Callable[[str], None] | None = None) -> 
     try:
         app = StandinApp(config, store)
         server = _make_server(config, app)
-        server.start()
+        try:
+            server.start()
+        except OSError as exc:
+            raise RunError(f"standin cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
         port = server.server_port
         app.config = replace(config, port=port)
         app.started = time.monotonic()  # the stall window counts from here
@@ -104,7 +107,7 @@ class StandinHandle:
             if stream is not None:
                 stream.close()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> StandinHandle:
         return self
 
     def __exit__(self, *exc: object) -> None:

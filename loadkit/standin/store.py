@@ -149,7 +149,7 @@ class Store:
                 " ORDER BY id",
                 (pattern, pattern, pattern),
             )
-        return [dict(zip(("id", "topic", "question", "answer"), row)) for row in rows]
+        return [dict(zip(("id", "topic", "question", "answer"), row, strict=True)) for row in rows]
 
     def create_ticket(self, subject: str, body: str) -> dict[str, Any]:
         with self.transaction() as tx:
@@ -185,7 +185,7 @@ class Store:
 
 
 def _ticket(row: tuple[Any, ...]) -> dict[str, Any]:
-    return dict(zip(("id", "subject", "body", "status", "created_at"), row))
+    return dict(zip(("id", "subject", "body", "status", "created_at"), row, strict=True))
 
 
 class SqliteStore(Store):
