@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import csv
 import json
 import os
 import platform
@@ -146,6 +145,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _busy_seconds() -> float:
+    """Non-idle CPU seconds of the whole machine, all CPUs together."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+def wait_for_quiet(ours: list[psutil.Process], threshold: float = 0.15, max_wait: float = 30.0) -> float:
+    """Wait (at most ``max_wait`` s) until processes other than ``ours`` use under ``threshold`` cores.
+
+    The machine may be shared; a run started while something else is busy measures that too.
+    Returns the last measured use by others, in cores.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        b0, o0, t0 = _busy_seconds(), sum(_cpu_seconds(p) for p in ours), time.perf_counter()
+        time.sleep(1.0)
+        b1, o1, t1 = _busy_seconds(), sum(_cpu_seconds(p) for p in ours), time.perf_counter()
+        others = max(0.0, ((b1 - b0) - (o1 - o0)) / (t1 - t0))
+        if others < threshold or time.monotonic() >= deadline:
+            return others
+
+
 def _cpu_seconds(proc: psutil.Process) -> float:
     """User+system CPU seconds of a process and its live children."""
     total = 0.0
@@ -198,6 +219,7 @@ class Run:
     cpu_s: float          # CPU seconds of the whole generator process tree, start to exit
     gen_cpu_mid: float    # generator's CPU use mid-run, in cores
     target_cpu_mid: float  # target's CPU use mid-run, in cores
+    other_cpu_mid: float  # every other process's CPU use mid-run, in cores (a shared machine's noise)
     wall_s: float
     exit_code: int
 
@@ -206,9 +228,19 @@ class Run:
         return self.cpu_s / self.requests * 1e6 if self.requests else float("nan")
 
 
+@dataclass
+class Measured:
+    exit_code: int
+    cpu_s: float
+    gen_mid: float
+    target_mid: float
+    other_mid: float
+    wall_s: float
+
+
 def run_measured(cmd: list[str], cwd: Path, log: Path, duration: float, cpu: int | None,
-                 target: psutil.Process) -> tuple[int, float, float, float, float]:
-    """Run ``cmd`` to the end: (exit code, CPU s of its tree, generator cores mid-run, target cores mid-run, wall s).
+                 target: psutil.Process) -> Measured:
+    """Run ``cmd`` to the end, measuring its CPU, and mid-run the target's and everybody else's.
 
     CPU comes from getrusage(RUSAGE_CHILDREN) deltas, exact for the child and every descendant it
     waited for. Mid-run use is sampled with psutil over a window well inside the load phase.
@@ -220,13 +252,14 @@ def run_measured(cmd: list[str], cwd: Path, log: Path, duration: float, cpu: int
                                 preexec_fn=_pin(cpu))
     ps = psutil.Process(proc.pid)
     w0, w1 = (4.0, duration - 0.5) if duration >= 8 else (duration * 0.4, duration * 0.9)
-    gen_mid = tgt_mid = float("nan")
+    gen_mid = tgt_mid = other_mid = float("nan")
     try:
         time.sleep(w0)
-        g0, c0, m0 = _cpu_seconds(ps), _cpu_seconds(target), time.perf_counter()
+        g0, c0, b0, m0 = _cpu_seconds(ps), _cpu_seconds(target), _busy_seconds(), time.perf_counter()
         time.sleep(w1 - w0)
-        g1, c1, m1 = _cpu_seconds(ps), _cpu_seconds(target), time.perf_counter()
+        g1, c1, b1, m1 = _cpu_seconds(ps), _cpu_seconds(target), _busy_seconds(), time.perf_counter()
         gen_mid, tgt_mid = (g1 - g0) / (m1 - m0), (c1 - c0) / (m1 - m0)
+        other_mid = max(0.0, (b1 - b0) / (m1 - m0) - gen_mid - tgt_mid)
         code = proc.wait(timeout=duration + 120)
     except subprocess.TimeoutExpired:
         proc.kill()
@@ -235,7 +268,7 @@ def run_measured(cmd: list[str], cwd: Path, log: Path, duration: float, cpu: int
     wall = time.perf_counter() - t_start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return code, cpu, gen_mid, tgt_mid, wall
+    return Measured(code, cpu, gen_mid, tgt_mid, other_mid, wall)
 
 
 # -- the two configurations ------------------------------------------------------------------------
@@ -274,17 +307,20 @@ def run_bare(work: Path, host: str, users: int, duration: float, repeat: int, pr
     d.mkdir()
     (d / "locustfile.py").write_text(LOCUSTFILE)
     cmd = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-u", str(users), "-r", str(users),
-           "-t", f"{duration:g}s", "--host", host, "--only-summary", "--csv", "out", "--loglevel", "WARNING"]
+           "-t", f"{duration:g}s", "--host", host, "--only-summary", "--csv", "out", "--json-file", "final", "--loglevel", "WARNING"]
     if processes > 1:
         cmd += ["--processes", str(processes)]
-    code, cpu_s, gen, tgt, wall = run_measured(cmd, d, d / "log.txt", duration, cpu, target)
+    m = run_measured(cmd, d, d / "log.txt", duration, cpu, target)
+    # Counts from --json-file, Locust's final stats: out_stats.csv is rewritten once a second
+    # and misses up to the last second of the run.
     requests = failures = 0
-    with contextlib.suppress(FileNotFoundError), open(d / "out_stats.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row["Name"] == "Aggregated":
-                requests, failures = int(row["Request Count"]), int(row["Failure Count"])
+    with contextlib.suppress(FileNotFoundError):
+        for entry in json.loads((d / "final.json").read_text()):
+            requests += int(entry["num_requests"])
+            failures += int(entry["num_failures"])
     name = "bare" if processes <= 1 else f"bare --processes {processes}"
-    return Run(name, repeat, requests, failures, requests / duration, cpu_s, gen, tgt, wall, code)
+    return Run(name, repeat, requests, failures, requests / duration, m.cpu_s, m.gen_mid, m.target_mid,
+               m.other_mid, m.wall_s, m.exit_code)
 
 
 def run_loadkit(work: Path, host: str, users: int, duration: float, repeat: int, workers: int, cpu: int | None,
@@ -296,7 +332,7 @@ def run_loadkit(work: Path, host: str, users: int, duration: float, repeat: int,
            "--run-id", "run"]
     if workers:
         cmd += ["--workers", str(workers)]
-    code, cpu_s, gen, tgt, wall = run_measured(cmd, d, d / "log.txt", duration, cpu, target)
+    m = run_measured(cmd, d, d / "log.txt", duration, cpu, target)
     requests = failures = 0
     with contextlib.suppress(FileNotFoundError):
         manifest = json.loads((d / "out" / "run" / "manifest.json").read_text())
@@ -304,19 +340,21 @@ def run_loadkit(work: Path, host: str, users: int, duration: float, repeat: int,
         requests = int(manifest.get("samples") or 0)
         failures = int(summary["run"]["failures"])
     name = "loadkit" if not workers else f"loadkit --workers {workers}"
-    return Run(name, repeat, requests, failures, requests / duration, cpu_s, gen, tgt, wall, code)
+    return Run(name, repeat, requests, failures, requests / duration, m.cpu_s, m.gen_mid, m.target_mid,
+               m.other_mid, m.wall_s, m.exit_code)
 
 
 # -- reporting -------------------------------------------------------------------------------------
 
 def print_table(runs: list[Run]) -> None:
     head = (f"{'config':<22} {'rep':>3} {'requests':>9} {'fail':>5} {'RPS':>8} {'CPU s':>6} {'CPU us/req':>10} "
-            f"{'gen cores':>9} {'target cores':>12} {'wall s':>6} {'exit':>4}")
+            f"{'gen cores':>9} {'target cores':>12} {'other cores':>11} {'wall s':>6} {'exit':>4}")
     print(head)
     print("-" * len(head))
     for r in runs:
         print(f"{r.config:<22} {r.repeat:>3} {r.requests:>9} {r.failures:>5} {r.rps:>8.0f} {r.cpu_s:>6.2f} "
-              f"{r.cpu_us_per_request:>10.1f} {r.gen_cpu_mid:>9.2f} {r.target_cpu_mid:>12.2f} {r.wall_s:>6.1f} "
+              f"{r.cpu_us_per_request:>10.1f} {r.gen_cpu_mid:>9.2f} {r.target_cpu_mid:>12.2f} {r.other_cpu_mid:>11.2f} "
+              f"{r.wall_s:>6.1f} "
               f"{r.exit_code:>4}")
 
 
@@ -328,7 +366,7 @@ def print_ratios(runs: list[Run], bare: str, loadkit: str, goal: float = 0.95) -
     rps_b, rps_k = statistics.median(r.rps for r in b), statistics.median(r.rps for r in k)
     cpu_b = statistics.median(r.cpu_us_per_request for r in b)
     cpu_k = statistics.median(r.cpu_us_per_request for r in k)
-    pairs = [kr.rps / br.rps for br, kr in zip(b, k) if br.rps]
+    pairs = [kr.rps / br.rps for br, kr in zip(b, k, strict=False) if br.rps]
     ratio = rps_k / rps_b if rps_b else float("nan")
     print(f"\n{loadkit} vs {bare}:")
     print(f"  median RPS: {rps_k:.0f} vs {rps_b:.0f}  ratio {ratio:.3f}  "
@@ -393,18 +431,21 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = rate / busy if busy > 0 else float("inf")
         print(f"target: {rate:.0f} req/s from one Python client core, using {busy:.2f} of a core "
               f"-> ceiling about {ceiling:.0f} req/s on its core\n")
+        plan: list[tuple[int, Callable[[], Run]]] = []
         for i in range(1, args.repeats + 1):
-            for config in ("bare", "loadkit"):
-                fn = run_bare if config == "bare" else run_loadkit
-                r = fn(work, host, args.users, args.duration, i, 1 if config == "bare" else 0, gen_cpu, target)
-                runs.append(r)
-                print(f"  {r.config} #{i}: {r.requests} requests, {r.rps:.0f}/s, {r.cpu_us_per_request:.1f} us/req",
-                      flush=True)
-        if args.workers:
+            plan.append((i, lambda i=i: run_bare(work, host, args.users, args.duration, i, 1, gen_cpu, target)))
+            plan.append((i, lambda i=i: run_loadkit(work, host, args.users, args.duration, i, 0, gen_cpu, target)))
+        if args.workers:  # unpinned: N generator processes need more than one CPU
+            n = args.workers
             for i in range(1, args.repeats + 1):
-                runs.append(run_bare(work, host, args.users, args.duration, i, args.workers, None, target))
-                runs.append(run_loadkit(work, host, args.users, args.duration, i, args.workers, None, target))
-                print(f"  workers #{i}: {runs[-2].rps:.0f}/s vs {runs[-1].rps:.0f}/s", flush=True)
+                plan.append((i, lambda i=i: run_bare(work, host, args.users, args.duration, i, n, None, target)))
+                plan.append((i, lambda i=i: run_loadkit(work, host, args.users, args.duration, i, n, None, target)))
+        for i, fn in plan:
+            others = wait_for_quiet([target])
+            r = fn()
+            runs.append(r)
+            print(f"  {r.config} #{i}: {r.requests} requests, {r.rps:.0f}/s, {r.cpu_us_per_request:.1f} us/req "
+                  f"(others used {others:.2f} cores before, {r.other_cpu_mid:.2f} during)", flush=True)
     print()
     print_table(runs)
     print_ratios(runs, "bare", "loadkit")

@@ -100,7 +100,7 @@ def summarize(ts: np.ndarray, endpoint: np.ndarray, latency_ms: np.ndarray, erro
     seconds = max(window_end - window_start, 1e-9)
     lat, ep, failed = latency_ms[inside], endpoint[inside], failed_all[inside]
     endpoints = {str(name): _stats(lat[ep == name], failed[ep == name], seconds) for name in np.unique(ep)}
-    errs = Counter(zip(endpoint[failed_all].tolist(), error[failed_all].tolist()))
+    errs = Counter(zip(endpoint[failed_all].tolist(), error[failed_all].tolist(), strict=True))
     errors = tuple((e, m, n) for (e, m), n in errs.most_common(top_errors))
     return Summary(window_start, window_end, _stats(lat, failed, seconds), endpoints, errors,
                    int(ts.size), int(failed_all.sum()))

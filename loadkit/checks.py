@@ -9,7 +9,8 @@ Grammar (whitespace is free)::
                | "error_rate" ["(" ENDPOINT ")"] OP PERCENT            # 1%, 0.5%
                | "rps" ["(" ENDPOINT ")"] OP NUMBER ["/s"]
                | ("requests" | "failures") ["(" ENDPOINT ")"] OP INTEGER
-    STAT      := p50 | p90 | p95 | p99 | p99.9 | pNN[.N] | min | mean | median | max
+    STAT      := p50 | p90 | p95 | p99 | p99.9 | min | mean (avg) | median | max
+    ENDPOINT  := a request name (anything but parentheses)
     OP        := "<" | "<=" | ">" | ">="
 """
 
@@ -31,7 +32,7 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
 }
 
-_NAME = r"[A-Za-z0-9_.:/\-\[\]{} ]+?"
+_NAME = r"[^()]+?"
 _STAT_RE = re.compile(
     rf"^\s*(?P<stat>[a-z][a-z0-9.]*)\s*\(\s*(?P<metric>[A-Za-z_][\w.]*)\s*(?:,\s*(?P<endpoint>{_NAME})\s*)?\)"
     r"\s*(?P<op><=|>=|<|>)\s*(?P<value>.+?)\s*$"
@@ -41,6 +42,8 @@ _COUNTER_RE = re.compile(
     r"\s*(?P<op><=|>=|<|>)\s*(?P<value>.+?)\s*$"
 )
 _PCT_STAT = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
+#: the percentiles every summary holds (see loadkit.analysis.PERCENTILES)
+_SUMMARY_PCTS = {"p50", "p90", "p95", "p99", "p99.9"}
 _PLAIN_STATS = {"min", "mean", "median", "max", "avg"}
 
 
@@ -110,8 +113,8 @@ def _latency_check(text: str, m: re.Match[str], severity: str) -> Check:
         raise ValueError(f"check {text!r}: unknown metric {metric!r} (expected 'latency')")
     if stat == "avg":
         stat = "mean"
-    if stat not in _PLAIN_STATS and not _PCT_STAT.match(stat):
-        raise ValueError(f"check {text!r}: unknown statistic {stat!r} (expected p50, p95, p99, p99.9, min, mean, median or max)")
+    if stat not in _PLAIN_STATS and stat not in _SUMMARY_PCTS:
+        raise ValueError(f"check {text!r}: unknown statistic {stat!r} (expected p50, p90, p95, p99, p99.9, min, mean, median or max)")
     try:
         threshold = parse_latency_ms(m.group("value"))
     except ValueError as exc:

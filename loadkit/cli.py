@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -57,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--master", required=True, metavar="HOST:PORT")
     worker.add_argument("--host", default=None)
     worker.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    worker.add_argument("--stream", type=int, default=1, help="random stream of this worker (distinct per worker)")
+    worker.add_argument("--exit-with-parent", action="store_true", help="quit when the process that started it dies")
+    worker.add_argument("--max-seconds", type=float, default=None, help="quit after this many seconds in any case")
     return p
 
 
@@ -208,10 +212,25 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise ConfigError(f"--master: expected HOST:PORT, got {args.master!r}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when to stop
     scenario = load_scenario(args.scenario, overrides=args.set, host=args.host)
-    env = Environment(user_classes=build_user_classes(scenario), host=scenario.target.host, catch_exceptions=True)
+    env = Environment(user_classes=build_user_classes(scenario, stream=args.stream), host=scenario.target.host,
+                      catch_exceptions=True)
     runner = env.create_worker_runner(host, int(port))
     WorkerShipper(env)
     gevent.signal_handler(signal.SIGTERM, runner.quit)
+    parent, started = os.getppid(), time.monotonic()
+
+    def watchdog() -> None:  # load must stop when its master is gone: no orphaned load
+        while True:
+            gevent.sleep(0.5)
+            if args.exit_with_parent and os.getppid() != parent:
+                print("loadkit worker: master process gone, quitting", file=err)
+                break
+            if args.max_seconds and time.monotonic() - started > args.max_seconds:
+                print(f"loadkit worker: --max-seconds {args.max_seconds:g} reached, quitting", file=err)
+                break
+        runner.quit()
+
+    gevent.spawn(watchdog)
     runner.greenlet.join()
     return EXIT_PASS
 

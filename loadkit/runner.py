@@ -7,7 +7,9 @@ callback, and returns a :class:`RunOutcome`. It never prints or exits.
 
 from __future__ import annotations
 
+# isort: off
 import locust  # noqa: F401  (imported first: Locust applies gevent's monkey patching)
+# isort: on
 
 import logging
 import os
@@ -110,13 +112,18 @@ class LoadRun:
             if self.workers:
                 runner = env.create_master_runner("127.0.0.1", _free_port())
                 receiver = MasterReceiver(env, self.writer)
-                self._start_workers(runner)
+                try:
+                    self._start_workers(runner)
+                except RunError as exc:
+                    runner.quit()
+                    return self._finish(manifest, started, self.clock(), "error", str(exc), 0, 0)
             else:
                 runner = env.create_local_runner()
                 buffer = SampleBuffer()
                 attach_recorder(env.events, buffer)
             sampler = ProcessSampler(self.target_pid) if self.target_pid else None
             started = self.clock()
+            manifest["start"] = iso(started)  # the load's start: the checked window counts from here
             runner.start_shape()
             status, reason = self._drive(env, runner, started, buffer, sampler)
             ended = self.clock()
@@ -145,11 +152,17 @@ class LoadRun:
         duration = self.scenario.load.duration
         next_report = started + self.progress_interval
         next_sample = started + 1.0
+        next_flush = started + 10.0
         while True:
             gevent.sleep(0.1)
             now = self.clock()
             if buffer is not None and len(buffer) >= 5_000:
                 self.writer.add(buffer.take())
+            if now >= next_flush:  # a part file at least every 10 s: a hard kill loses little
+                if buffer is not None:
+                    self.writer.add(buffer.take())
+                self.writer.flush()
+                next_flush = now + 10.0
             if sampler is not None and now >= next_sample:
                 sampler.sample()
                 next_sample += 1.0
@@ -175,9 +188,11 @@ class LoadRun:
                "--master", f"127.0.0.1:{runner.master_bind_port}", "--host", self.scenario.target.host]
         for item in self.scenario.overrides:
             cmd += ["--set", item]
+        deadline_s = self.scenario.load.duration + 120  # a worker never outlives its run by much
         for i in range(self.workers):
             log_file = open(self.paths.root / f"worker-{i}.log", "wb")  # noqa: SIM115 (kept open by the child)
-            self._procs.append(subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+            argv = cmd + ["--stream", str(i + 1), "--exit-with-parent", "--max-seconds", f"{deadline_s:g}"]
+            self._procs.append(subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
             log_file.close()
         deadline = self.clock() + self.worker_start_timeout
         while runner.worker_count < self.workers:

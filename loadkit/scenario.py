@@ -267,11 +267,13 @@ class _Builder:
             self.err(("name",), f"expected letters, digits, '-', '_' or '.' (it names folders), got {name!r}")
         target = self.target(d["target"], ("target",)) if "target" in d else None
         users = self.users(d["users"], ("users",)) if "users" in d else ()
+        if target is not None:
+            for user in users:
+                if isinstance(user, YamlUser):
+                    self.placeholders(target.headers, ("target", "headers"), {v.name: v for v in user.vars})
         load = self.load(d["load"], ("load",)) if "load" in d else None
         checks = self.checks(d.get("checks") or [], ("checks",), users)
         seed = self.number(d["seed"], ("seed",), integer=True) if "seed" in d else None
-        if target and target.auth is None and target.host:
-            pass
         if self.src.problems or not (name and target and load):
             return None
         digest = hashlib.sha256(text.encode()).hexdigest()
@@ -338,11 +340,6 @@ class _Builder:
                 names.add(user.name)
             if user is not None:
                 out.append(user)
-        seen: dict[str, Path] = {}
-        for i, u in enumerate(out):
-            if isinstance(u, YamlUser):
-                for j, r in enumerate(u.requests):
-                    seen.setdefault(r.name, path + (i, "requests", j))
         return tuple(out)
 
     def locust_user(self, value: dict, path: Path) -> LocustUserRef | None:
@@ -451,6 +448,9 @@ class _Builder:
                 return None
             return Var(name, kind, (arg[0], arg[1]))
         if kind == "uuid":
+            if arg is not True:
+                self.err(path + ("uuid",), f"expected uuid: true, got {arg!r}")
+                return None
             return Var(name, kind)
         order = d.get("order", "random")
         if order not in ("random", "sequential"):
@@ -483,6 +483,9 @@ class _Builder:
             r = self.request(item, path + (i,), variables)
             if r is not None:
                 out.append(r)
+        if out and len(out) == len(value) and sum(r.weight for r in out) <= 0:
+            self.err(path, "every request has weight 0: at least one needs a weight above 0")
+            return None
         names = [r.name for r in out]
         for i, n in enumerate(names):
             if n in names[:i]:
@@ -503,6 +506,8 @@ class _Builder:
         weight = self.number(d.get("weight", 1), path + ("weight",), 0)
         if "json" in d and "data" in d:
             self.err(path, "give either json or data, not both")
+        if "data" in d and not isinstance(d["data"], str):
+            self.err(path + ("data",), f"expected a string body (use json: for structured data), got {_kind(d['data'])}")
         headers = self.headers(d.get("headers"), path + ("headers",))
         expect_status, contains = self.expect(d.get("expect"), path + ("expect",))
         name = str(d.get("name") or f"{method} {url_path}")
@@ -535,6 +540,8 @@ class _Builder:
                 if var is None:
                     known = ", ".join(sorted(variables)) or "none defined"
                     self.err(path, f"unknown variable {{{name}}} (vars of this user: {known})")
+                elif var.kind != "csv" and col is not None:
+                    self.err(path, f"{{{name}.{col}}}: only csv variables have columns; {{{name}}} is a {var.kind} variable")
                 elif var.kind == "csv" and col is not None and col not in var.values[0]:
                     self.err(path, f"data file of {{{name}}} has no column {col!r} (columns: {', '.join(var.values[0])})")
                 elif var.kind == "csv" and col is None:
@@ -581,6 +588,8 @@ class _Builder:
         total = sum(s.duration for s in stages)
         if isinstance(warmup, float) and warmup >= total:
             self.err(path + ("warmup",), f"warmup {warmup:g}s leaves nothing of a {total:g}s run to check")
+        if warmup == "first-stage" and len(stages) == 1:
+            self.err(path + ("warmup",), "first-stage leaves nothing to check in a one-stage load; use ramp or a duration")
         return Load(tuple(stages), warmup)
 
     def checks(self, value: Any, path: Path, users: tuple) -> tuple[Check, ...]:

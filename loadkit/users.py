@@ -21,17 +21,22 @@ from .scenario import Auth, LocustUserRef, Request, Scenario, Var, Wait, YamlUse
 __all__ = ["build_user_classes"]
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)(?:\.([\w-]+))?\}(?!\})")
+_TOKEN = re.compile(r"\{\{|\}\}|(?<!\{)\{([A-Za-z_]\w*)(?:\.([\w-]+))?\}(?!\})")
 Values = dict[str, Any]
 
 
-def build_user_classes(scenario: Scenario) -> list[type[User]]:
-    """Locust classes for every user of the scenario, in order, with their weights."""
+def build_user_classes(scenario: Scenario, stream: int = 0) -> list[type[User]]:
+    """Locust classes for every user of the scenario, in order, with their weights.
+
+    ``stream`` separates the random streams of processes (worker N uses N + 1), so seeded
+    workers do not all draw the same values.
+    """
     classes: list[type[User]] = []
     for index, spec in enumerate(scenario.users):
         if isinstance(spec, LocustUserRef):
             classes.append(_locust_class(spec))
         else:
-            classes.append(_yaml_class(spec, scenario, index))
+            classes.append(_yaml_class(spec, scenario, index, stream))
     return classes
 
 
@@ -92,7 +97,8 @@ def _render_str(text: str, values: Values) -> Any:
     whole = _PLACEHOLDER.fullmatch(text)
     if whole:  # keep the type: {"id": "{ticket_id}"} sends a number
         return one(whole)
-    return _PLACEHOLDER.sub(lambda m: str(one(m)), text).replace("{{", "{").replace("}}", "}")
+    # one pass, so a drawn value containing braces is never unescaped
+    return _TOKEN.sub(lambda m: m.group(0)[0] if m.group(1) is None else str(one(m)), text)
 
 
 def _render(value: Any, values: Values) -> Any:
@@ -105,19 +111,23 @@ def _render(value: Any, values: Values) -> Any:
     return value
 
 
-def _names_in(value: Any) -> frozenset[str]:
-    found: set[str] = set()
+def _strings_of(value: Any) -> list[str]:
+    found: list[str] = []
     stack = [value]
     while stack:
         v = stack.pop()
         if isinstance(v, str):
-            found.update(m.group(1) for m in _PLACEHOLDER.finditer(v))
+            found.append(v)
         elif isinstance(v, dict):
             stack.extend(v.keys())
             stack.extend(v.values())
         elif isinstance(v, (list, tuple)):
             stack.extend(v)
-    return frozenset(found)
+    return found
+
+
+def _names_in(value: Any) -> frozenset[str]:
+    return frozenset(m.group(1) for text in _strings_of(value) for m in _PLACEHOLDER.finditer(text))
 
 
 class _Prepared:
@@ -127,18 +137,22 @@ class _Prepared:
         self.req = req
         self.headers = dict(base_headers + req.headers)
         self.uses = _names_in([req.path, self.headers, req.json, req.data])
+        # templates are rendered when they use a variable or escape a brace ({{ or }})
+        self.templated = bool(self.uses) or any("{{" in t or "}}" in t for t in _strings_of(
+            [req.path, self.headers, req.json, req.data]))
 
     def issue(self, user: FastHttpUser, rng: random.Random, variables: _Vars) -> None:
         r = self.req
+        t = self.templated
         values = variables.draw(rng, self.uses) if self.uses else {}
-        path = str(_render(r.path, values)) if values else r.path
+        path = str(_render(r.path, values)) if t else r.path
         kwargs: dict[str, Any] = {"name": r.name}
         if self.headers:
-            kwargs["headers"] = _render(self.headers, values) if values else self.headers
+            kwargs["headers"] = _render(self.headers, values) if t else self.headers
         if r.json is not None:
-            kwargs["json"] = _render(r.json, values) if values else r.json
+            kwargs["json"] = _render(r.json, values) if t else r.json
         if r.data is not None:
-            kwargs["data"] = str(_render(r.data, values)) if values else r.data
+            kwargs["data"] = str(_render(r.data, values)) if t else r.data
         if not r.expect_status and r.expect_contains is None:
             user.client.request(r.method, path, **kwargs)
             return
@@ -154,7 +168,7 @@ class _Prepared:
                 resp.success()
 
 
-def _yaml_class(spec: YamlUser, scenario: Scenario, index: int) -> type[FastHttpUser]:
+def _yaml_class(spec: YamlUser, scenario: Scenario, index: int, stream: int) -> type[FastHttpUser]:
     target = scenario.target
     base_headers = target.headers + spec.headers + _auth_header(spec.auth or target.auth)
     prepared = [_Prepared(r, base_headers) for r in spec.requests]
@@ -163,8 +177,8 @@ def _yaml_class(spec: YamlUser, scenario: Scenario, index: int) -> type[FastHttp
     seeds = itertools.count()
 
     def on_start(self: FastHttpUser) -> None:
-        seed = None if scenario.seed is None else scenario.seed * 1_000_003 + index * 10_007 + next(seeds)
-        self._lk_rng = random.Random(seed)
+        seed = None if scenario.seed is None else (scenario.seed, stream, index, next(seeds))
+        self._lk_rng = random.Random(None if seed is None else hash(seed))
 
     @task
     def pick(self: FastHttpUser) -> None:

@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from .analysis import Stats, Summary
 from .checks import Check
 
-__all__ = ["CheckResult", "Verdict", "evaluate", "EXIT_CODES"]
-
-#: Exit codes of ``loadkit run``; documented in README.
-EXIT_CODES = {"PASS": 0, "WARN": 0, "FAIL": 1, "CONFIG": 2, "ERROR": 3, "INTERRUPTED": 130}
+__all__ = ["CheckResult", "Verdict", "evaluate"]
 
 
 @dataclass(frozen=True)

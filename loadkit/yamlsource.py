@@ -5,7 +5,6 @@ Only ``yaml.SafeLoader`` is used: scenarios are data, never code.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field

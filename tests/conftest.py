@@ -1,4 +1,6 @@
+# isort: off
 import locust  # noqa: F401  (gevent monkey patching first, as in every Locust process)
+# isort: on
 
 import json
 import socket

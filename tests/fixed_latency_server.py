@@ -1,12 +1,14 @@
 """A loopback HTTP server that answers every request after exactly DELAY seconds.
 
-asyncio timers are precise to well under a millisecond, so the delay is a known time to
-measure loadkit's latency capture against. Usage: python fixed_latency_server.py DELAY
+epoll wakes asyncio timers up to a millisecond late, so the server sleeps until just before
+the deadline and spins the rest: the delay is then a known time, to the tenth of a
+millisecond, to measure loadkit's latency capture against. Usage: python fixed_latency_server.py DELAY
 (prints the port, then serves until killed).
 """
 
 import asyncio
 import sys
+import time
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
 
@@ -21,7 +23,10 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, del
                     length = int(line.split(b":", 1)[1])
             if length:
                 await reader.readexactly(length)
-            await asyncio.sleep(delay)
+            deadline = time.perf_counter() + delay
+            await asyncio.sleep(max(0.0, delay - 0.003))
+            while time.perf_counter() < deadline:
+                pass
             writer.write(RESPONSE)
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):

@@ -16,6 +16,7 @@ from loadkit.units import parse_duration, parse_latency_ms, parse_percent
     ("rps(ticket-get) > 2.5", "rps", None, "ticket-get", ">", 2.5),
     ("requests > 100", "requests", None, None, ">", 100.0),
     ("failures(x) < 3", "failures", None, "x", "<", 3.0),
+    ("p95(latency, GET /faq/search?q={topic}) < 1s", "latency", "p95", "GET /faq/search?q={topic}", "<", 1000.0),
 ])
 def test_parse_valid(text, kind, stat, endpoint, op, threshold):
     c = parse_check(text)
@@ -26,6 +27,7 @@ def test_parse_valid(text, kind, stat, endpoint, op, threshold):
 @pytest.mark.parametrize(("text", "message"), [
     ("p95(latncy) < 300ms", "unknown metric 'latncy'"),
     ("p101(latency) < 300ms", "unknown statistic 'p101'"),
+    ("p75(latency) < 300ms", "unknown statistic 'p75'"),
     ("p95(latency) < 3m", "expected a latency with its unit, such as 300ms"),
     ("p95(latency) < 300", "expected a latency with its unit"),
     ("p95(latency) < fast", "expected a latency"),

@@ -65,8 +65,8 @@ class ProcessSampler:
 
 
 def write_metrics(path: Path, rows: list[Row]) -> None:
-    cols = list(zip(*rows)) if rows else [[], [], [], []]
-    table = pa.table({n: list(c) for n, c in zip(METRICS_SCHEMA.names, cols)}, schema=METRICS_SCHEMA)
+    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
+    table = pa.table({n: list(c) for n, c in zip(METRICS_SCHEMA.names, cols, strict=True)}, schema=METRICS_SCHEMA)
     tmp = path.with_suffix(".tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
