@@ -1,0 +1,63 @@
+"""What every collector is: a source sampled on an interval, producing long-format rows.
+
+A collector never raises out of ``sample``: a source that fails (database down, bad query,
+process gone) records *why* in ``missing`` and the load goes on; checks on its metrics then
+end NODATA with that reason. Credentials never appear in a reason (see :func:`redact`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = ["Row", "Collector", "MetricSpec", "redact", "series_key"]
+
+#: (timestamp in Unix seconds, metric name, labels as ``k="v",…`` or "", value)
+Row = tuple[float, str, str, float]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One entry of a scenario's ``metrics:`` section, validated."""
+
+    name: str  # prefix of every metric it yields: "<name>.cpu"
+    source: str  # "process" | "host" | "postgres" | "mysql" | "scrape" | "prometheus"
+    options: dict[str, Any] = field(default_factory=dict)  # source-specific, secrets included (never logged)
+    interval: float = 1.0
+
+
+class Collector(Protocol):
+    spec: MetricSpec
+    missing: str | None  # why this source has no (more) data; None while healthy
+
+    def start(self, now: float) -> list[Row]:
+        """Connect and read the starting counters (counters become rates from here)."""
+        ...
+
+    def sample(self, now: float) -> list[Row]:
+        """Rows for this instant; [] and ``missing`` set when the source failed."""
+        ...
+
+    def stop(self, now: float) -> list[Row]:
+        """Final rows (e.g. top statements over the run) and release connections."""
+        ...
+
+
+_CRED = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*)(?::[^@/\s]*)?@", re.I)
+_KV = re.compile(r"\b(password|passwd|pwd|token|secret|apikey|api_key)\s*=\s*\S+", re.I)
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` with URL credentials, ``password=…`` pairs and the given secret values masked."""
+    text = _CRED.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:***@", text)
+    text = _KV.sub(lambda m: f"{m.group(1)}=***", text)
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return text
+
+
+def series_key(metric: str, labels: str) -> str:
+    """The name a series goes by in summaries and checks: ``app.requests_total{endpoint="/x"}``."""
+    return f"{metric}{{{labels}}}" if labels else metric
