@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
 __all__ = ["LatencyStats", "Stats", "Summary", "summarize", "PERCENTILES"]
 
@@ -95,7 +96,9 @@ def summarize(ts: np.ndarray, endpoint: np.ndarray, latency_ms: np.ndarray, erro
 
     ``error`` holds None (or empty) for successes and the error text for failures.
     """
-    failed_all = np.array([e is not None and e == e and e != "" for e in error], dtype=bool)
+    failed_all = ~pd.isna(error)
+    if failed_all.any():
+        failed_all &= error != ""
     inside = (ts >= window_start) & (ts < window_end)
     seconds = max(window_end - window_start, 1e-9)
     lat, ep, failed = latency_ms[inside], endpoint[inside], failed_all[inside]

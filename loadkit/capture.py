@@ -37,38 +37,49 @@ MAX_ERROR_CHARS = 300
 
 
 class SampleBuffer:
-    """Columnar row buffer filled by Locust's ``request`` event (the hot path: appends only)."""
+    """Row buffer filled by Locust's ``request`` event: the hot path does one tuple append."""
 
     def __init__(self, worker: str = "local"):
         self.worker = worker
         self.count = 0
-        self._reset()
-
-    def _reset(self) -> None:
-        self.cols: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+        self.rows: list[tuple] = []
 
     def on_request(self, request_type: str, name: str, response_time: float, response_length: int,
                    response: Any = None, exception: BaseException | None = None, start_time: float | None = None,
                    **_: Any) -> None:
-        c = self.cols
-        c["ts"].append(start_time)
-        c["endpoint"].append(name)
-        c["method"].append(request_type)
-        c["latency_ms"].append(float(response_time))
-        c["bytes"].append(int(response_length or 0))
-        c["status"].append(getattr(response, "status_code", None))
-        c["error"].append(None if exception is None else _error_text(exception))
-        c["worker"].append(self.worker)
+        self.rows.append((start_time, name, request_type, response_time, response_length,
+                          getattr(response, "status_code", None), exception))
         self.count += 1
 
     def __len__(self) -> int:
-        return len(self.cols["ts"])
+        return len(self.rows)
 
     def take(self) -> dict[str, list[Any]]:
-        """Hand over the buffered rows and start a new buffer."""
-        out = self.cols
-        self._reset()
-        return out
+        """Hand over the buffered rows as columns (once a second, off the per-request path)."""
+        rows, self.rows = self.rows, []
+        if not rows:
+            return {c: [] for c in COLUMNS}
+        ts, name, method, latency, size, status, exc = (list(col) for col in zip(*rows, strict=True))
+        return {
+            "ts": ts, "endpoint": name, "method": method,
+            "latency_ms": [float(v) for v in latency],
+            "bytes": [int(v or 0) for v in size],
+            "status": status,
+            "error": [None if e is None else _error_text(e) for e in exc],
+            "worker": [self.worker] * len(rows),
+        }
+
+
+def _inline(fn: Callable[[], None]) -> Callable[[], None]:
+    fn()
+    return lambda: None
+
+
+def _write_part(batches: list[dict[str, list[Any]]], path: Path) -> None:
+    table = pa.concat_tables([pa.table(c, schema=SCHEMA) for c in batches])
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -79,12 +90,15 @@ def _error_text(exc: BaseException) -> str:
 
 
 class PartWriter:
-    """Writes column batches to ``parts/part-NNNNN.parquet``; ``finish`` merges them into one file.
+    """Writes column batches to ``samples.parts/part-NNNNN.parquet``; ``finish`` merges them.
 
     Every part is a complete Parquet file, so a crash loses at most the rows not yet written.
+    Parts are written by ``run_in`` (under gevent: a native thread of the hub's pool), so
+    encoding never stalls the load generator's event loop and inflates latencies.
     """
 
-    def __init__(self, run_dir: Path, chunk_rows: int = 50_000):
+    def __init__(self, run_dir: Path, chunk_rows: int = 50_000,
+                 run_in: Callable[[Callable[[], None]], Callable[[], None]] | None = None):
         self.parts_dir = run_dir / "samples.parts"
         self.parts_dir.mkdir(parents=True, exist_ok=True)
         self.chunk_rows = chunk_rows
@@ -92,6 +106,8 @@ class PartWriter:
         self.parts: list[Path] = []
         self._pending: list[dict[str, list[Any]]] = []
         self._pending_rows = 0
+        self._run_in = run_in or _inline
+        self._waits: list[Callable[[], None]] = []
 
     def add(self, cols: dict[str, list[Any]]) -> None:
         n = len(cols["ts"])
@@ -103,20 +119,26 @@ class PartWriter:
             self.flush()
 
     def flush(self) -> None:
+        """Hand the pending rows to the writer (returns before they are on disk)."""
         if not self._pending:
             return
-        table = pa.concat_tables([pa.table(c, schema=SCHEMA) for c in self._pending])
+        batches, n = self._pending, self._pending_rows
         path = self.parts_dir / f"part-{len(self.parts):05d}.parquet"
-        tmp = path.with_suffix(".tmp")
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
         self.parts.append(path)
-        self.rows += table.num_rows
+        self.rows += n
         self._pending, self._pending_rows = [], 0
+        self._waits.append(self._run_in(lambda: _write_part(batches, path)))
+
+    def wait(self) -> None:
+        """Block until every part handed over is on disk (re-raises a write error)."""
+        waits, self._waits = self._waits, []
+        for w in waits:
+            w()
 
     def finish(self, out_file: Path) -> int:
         """Merge all parts into ``out_file`` one part at a time (flat memory) and remove them."""
         self.flush()
+        self.wait()
         tmp = out_file.with_suffix(".tmp")
         with pq.ParquetWriter(tmp, SCHEMA) as writer:
             for part in self.parts:
@@ -128,7 +150,7 @@ class PartWriter:
         return self.rows
 
 
-def attach_recorder(events: Any, buffer: SampleBuffer) -> Callable[[], None]:
+def attach_recorder(events: Any, buffer: SampleBuffer) -> Callable[[], None]:  # noqa: D103
     """Subscribe ``buffer`` to Locust's request event; returns the unsubscribe function."""
     events.request.add_listener(buffer.on_request)
     return lambda: events.request.remove_listener(buffer.on_request)

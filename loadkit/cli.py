@@ -53,18 +53,56 @@ def _parser() -> argparse.ArgumentParser:
 
     add_arguments(target)
 
+    cmp = sub.add_parser("compare", help="re-judge a finished run against the baseline, without re-running it")
+    cmp.add_argument("run_dir", type=Path)
+    _baseline_options(cmp)
+    _publish_options(cmp)
+
+    base = sub.add_parser("baseline", help="manage the accepted runs that new runs are compared with")
+    bsub = base.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    promote = bsub.add_parser("promote", help="add a finished, passing run to the baseline")
+    promote.add_argument("run_dir", type=Path)
+    promote.add_argument("--force", action="store_true", help="accept an interrupted, aborted, errored or failed run")
+    _baseline_options(promote)
+    listing = bsub.add_parser("list", help="scenarios and environments with baselines")
+    _baseline_options(listing, env=False)
+    show = bsub.add_parser("show", help="the runs in one baseline")
+    show.add_argument("scenario")
+    _baseline_options(show)
+    remove = bsub.add_parser("remove", help="drop one run from a baseline")
+    remove.add_argument("scenario")
+    remove.add_argument("run_id")
+    _baseline_options(remove)
+
     worker = sub.add_parser("worker", help="run as a Locust worker of a `loadkit run --workers` master")
     worker.add_argument("scenario")
     worker.add_argument("--master", required=True, metavar="HOST:PORT")
     worker.add_argument("--host", default=None)
     worker.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     worker.add_argument("--stream", type=int, default=1, help="random stream of this worker (distinct per worker)")
-    worker.add_argument("--exit-with-parent", action="store_true", help="quit when the process that started it dies")
+    worker.add_argument("--parent-pid", type=int, default=None, help="quit when this process (the master) is gone")
     worker.add_argument("--max-seconds", type=float, default=None, help="quit after this many seconds in any case")
     return p
 
 
+def _baseline_options(p: argparse.ArgumentParser, env: bool = True) -> None:
+    p.add_argument("--baselines", type=Path, default=Path("baselines"), help="baseline folder (default: baselines)")
+    if env:
+        p.add_argument("--env", default="staging", help="environment the baseline belongs to (default: staging)")
+    p.add_argument("--keep", type=int, default=10, help="runs kept per baseline (default: 10)")
+
+
+def _publish_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--junit", type=Path, default=None, help="write the verdict as JUnit XML (one testcase per check)")
+    p.add_argument("--markdown", type=Path, default=None, help="write a Markdown summary (PR comment, step summary)")
+
+
 def _run_options(p: argparse.ArgumentParser, host: bool = True) -> None:
+    _baseline_options(p)
+    _publish_options(p)
+    p.add_argument("--promote-on-pass", action="store_true", help="add the run to the baseline when it passes")
+    p.add_argument("--env-var", action="append", default=[], metavar="KEY=VALUE",
+                   help="a configuration value recorded in the environment fingerprint (repeatable)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario value, e.g. --set load.stages.1.users=80")
     if host:
@@ -154,8 +192,19 @@ def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, targe
         if not args.quiet:
             print(render_bar(p) if tty else render_line(p), file=err, end="" if tty else "\n", flush=True)
 
+    pairs = {}
+    for item in args.env_var:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--env-var: expected KEY=VALUE, got {item!r}")
+        pairs[key] = value
+    from .baseline import BaselineStore
+
+    store = BaselineStore(args.baselines, args.keep)
+    store.folder(scenario.name, args.env)  # a bad --env is refused before the load
     run = LoadRun(scenario, args.out, workers=args.workers, run_id=args.run_id, target_pid=target_pid,
-                  on_progress=show, progress_interval=interval)
+                  on_progress=show, progress_interval=interval, baselines=store, environment=args.env,
+                  env_pairs=pairs)
     print(f"loadkit {__version__}: running {scenario.name} against {scenario.target.host} "
           f"for {scenario.load.duration:g}s" + (f" with {args.workers} workers" if args.workers else ""), file=err)
     handlers = [gevent.signal_handler(sig, run.interrupt, f"interrupted by {sig.name}")
@@ -169,23 +218,92 @@ def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, targe
         print(file=err)
     if outcome.status == "error":
         print(f"loadkit: error: {outcome.reason}", file=err)
-    _print_verdict(outcome, out)
-    if outcome.status == "interrupted":
-        return EXIT_INTERRUPTED
-    if outcome.verdict.status == "ERROR":
-        return EXIT_RUN
-    return EXIT_FAIL if outcome.verdict.status == "FAIL" else EXIT_PASS
-
-
-def _print_verdict(outcome, out: TextIO) -> None:
     s = outcome.summary.requests
     p95 = s.latency_ms.p95 if s.latency_ms else None
     print(f"requests: {outcome.samples} ({s.total} checked, {s.failures} failed), "
           f"{s.rps:.1f}/s, p95 {'n/a' if p95 is None else f'{p95:.1f} ms'}", file=out)
-    for c in outcome.verdict.checks:
+    _finish_verdict(outcome.verdict, outcome.paths.root, args, out)
+    if args.promote_on_pass and outcome.status == "complete" and outcome.verdict.status in ("PASS", "WARN"):
+        record, pruned = store.promote(outcome.paths.root, args.env, time.time())
+        print(f"baseline: promoted {record.run_id} to {record.scenario}/{args.env}"
+              + (f" (dropped {', '.join(pruned)})" if pruned else ""), file=out)
+    if outcome.status == "interrupted":
+        return EXIT_INTERRUPTED
+    return _exit_code(outcome.verdict.status)
+
+
+def _exit_code(status: str) -> int:
+    return {"PASS": EXIT_PASS, "WARN": EXIT_PASS, "FAIL": EXIT_FAIL}.get(status, EXIT_RUN)
+
+
+def _finish_verdict(verdict, run_dir: Path, args: argparse.Namespace, out: TextIO) -> None:
+    """Print the verdict and write the CI files asked for."""
+    from .publish import junit_xml, markdown, write_text
+    from .results import read_json
+
+    for c in verdict.checks:
         print(f"  {c.status:<6} {c.check:<40} {c.reason}", file=out)
-    print(f"verdict: {outcome.verdict.status}: {outcome.verdict.reason}", file=out)
-    print(f"results: {outcome.paths.root}", file=out)
+    for c in verdict.comparisons:
+        name = c.check if c.key == c.check else f"{c.check} [{c.key}]"
+        print(f"  {c.status:<6} {name:<40} {c.reason}", file=out)
+    if verdict.drift:
+        print("configuration drift since the baseline:", file=out)
+        for d in verdict.drift:
+            print(f"  {d.key}: {d.old} -> {d.new}", file=out)
+    for note in verdict.notes:
+        print(f"note: {note}", file=out)
+    print(f"verdict: {verdict.status}: {verdict.reason}", file=out)
+    print(f"results: {run_dir}", file=out)
+    manifest = read_json(run_dir / "manifest.json")
+    name = manifest["scenario"]["name"]
+    if args.junit:
+        write_text(args.junit, junit_xml(verdict, f"loadkit.{name}", manifest.get("duration_s") or 0.0))
+    if args.markdown:
+        write_text(args.markdown, markdown(verdict, f"loadkit {name}", manifest["run_id"]))
+
+
+def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .baseline import BaselineStore
+    from .judge import checks_from_manifest, judge_run
+    from .results import read_json
+
+    manifest = read_json(args.run_dir / "manifest.json")
+    checks, compare = checks_from_manifest(manifest)
+    verdict = judge_run(args.run_dir, checks, compare, BaselineStore(args.baselines, args.keep), args.env)
+    _finish_verdict(verdict, args.run_dir, args, out)
+    if manifest.get("status") == "interrupted":
+        return EXIT_INTERRUPTED
+    return _exit_code(verdict.status)
+
+
+def _cmd_baseline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .baseline import BaselineStore
+
+    store = BaselineStore(args.baselines, args.keep)
+    if args.action == "promote":
+        record, pruned = store.promote(args.run_dir, args.env, time.time(), force=args.force)
+        print(f"promoted {record.run_id} to {record.scenario}/{args.env}"
+              + (" (forced)" if args.force else "") + (f"; dropped {', '.join(pruned)}" if pruned else ""), file=out)
+    elif args.action == "list":
+        entries = store.entries()
+        if not entries:
+            print(f"no baselines in {args.baselines}", file=out)
+        for scenario, env, n in entries:
+            print(f"{scenario}/{env}: {n} run(s)", file=out)
+    elif args.action == "show":
+        runs = store.runs(args.scenario, args.env)
+        if not runs:
+            raise ConfigError(f"no baseline for {args.scenario}/{args.env} in {args.baselines}")
+        for r in runs:
+            a = r.aggregates
+            p95, rps, er = a.get("p95(latency)"), a.get("rps"), a.get("error_rate")
+            print(f"{r.run_id}  start {r.start}  p95 {p95 if p95 is None else f'{p95:.1f} ms'}  "
+                  f"rps {rps if rps is None else f'{rps:.1f}'}  errors {er if er is None else f'{er:.2%}'}  "
+                  f"config {r.fingerprint_hash[:12] or '-'}" + ("  (forced)" if r.forced else ""), file=out)
+    else:
+        store.remove(args.scenario, args.env, args.run_id)
+        print(f"removed {args.run_id} from {args.scenario}/{args.env}", file=out)
+    return EXIT_PASS
 
 
 def _cmd_target(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -214,26 +332,30 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     scenario = load_scenario(args.scenario, overrides=args.set, host=args.host)
     env = Environment(user_classes=build_user_classes(scenario, stream=args.stream), host=scenario.target.host,
                       catch_exceptions=True)
-    runner = env.create_worker_runner(host, int(port))
-    WorkerShipper(env)
-    gevent.signal_handler(signal.SIGTERM, runner.quit)
-    parent, started = os.getppid(), time.monotonic()
+    started = time.monotonic()
+    holder: list = []
 
     def watchdog() -> None:  # load must stop when its master is gone: no orphaned load
         while True:
             gevent.sleep(0.5)
-            if args.exit_with_parent and os.getppid() != parent:
+            if args.parent_pid and os.getppid() != args.parent_pid:
                 print("loadkit worker: master process gone, quitting", file=err)
                 break
             if args.max_seconds and time.monotonic() - started > args.max_seconds:
                 print(f"loadkit worker: --max-seconds {args.max_seconds:g} reached, quitting", file=err)
                 break
-        runner.quit()
+        if holder:  # try a clean goodbye, but a dead master never answers: bounded
+            gevent.spawn(holder[0].quit).join(timeout=3)
+        os._exit(EXIT_RUN)
 
     gevent.spawn(watchdog)
+    runner = env.create_worker_runner(host, int(port))
+    holder.append(runner)
+    WorkerShipper(env)
+    gevent.signal_handler(signal.SIGTERM, runner.quit)
     runner.greenlet.join()
     return EXIT_PASS
 
 
 _COMMANDS = {"run": _cmd_run, "demo": _cmd_demo, "validate": _cmd_validate, "target": _cmd_target,
-             "worker": _cmd_worker}
+             "worker": _cmd_worker, "compare": _cmd_compare, "baseline": _cmd_baseline}

@@ -7,11 +7,12 @@ can prove completeness by comparing counts. Nothing here assumes the workers sha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gevent
 
-from .capture import PartWriter, SampleBuffer
+from .capture import SampleBuffer
 
 __all__ = ["WorkerShipper", "MasterReceiver"]
 
@@ -52,8 +53,8 @@ class WorkerShipper:
 class MasterReceiver:
     """On the master: write the rows workers ship and account for them per worker."""
 
-    def __init__(self, environment: Any, writer: PartWriter):
-        self.writer = writer
+    def __init__(self, environment: Any, on_rows: Callable[[dict[str, list[Any]]], None]):
+        self.on_rows = on_rows
         self.received: dict[str, int] = {}
         self.done: dict[str, int] = {}
         environment.runner.register_message(SAMPLES, self._on_samples)
@@ -61,7 +62,7 @@ class MasterReceiver:
 
     def _on_samples(self, environment: Any, msg: Any, **_: Any) -> None:
         self.received[msg.node_id] = self.received.get(msg.node_id, 0) + len(msg.data["ts"])
-        self.writer.add(msg.data)
+        self.on_rows(msg.data)
 
     def _on_done(self, environment: Any, msg: Any, **_: Any) -> None:
         self.done[msg.node_id] = int(msg.data["sent"])

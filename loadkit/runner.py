@@ -17,7 +17,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,16 +28,20 @@ from locust.env import Environment
 from locust.runners import STATE_STOPPED, MasterRunner
 
 from .analysis import Summary
+from .baseline import BaselineStore
 from .capture import PartWriter, SampleBuffer, attach_recorder
 from .collectors import ProcessSampler, write_metrics
 from .distributed import MasterReceiver
 from .errors import RunError
+from .fingerprint import collect_fingerprint
+from .judge import judge_run
+from .live import LiveWindow
 from .progress import Progress
 from .results import RunPaths, git_commit, iso, new_run_dir, strip_credentials, summarize_run, versions, write_json
 from .scenario import Scenario
 from .shape import StagesShape
 from .users import build_user_classes
-from .verdict import Verdict, evaluate
+from .verdict import Verdict
 
 __all__ = ["LoadRun", "RunOutcome", "probe_target"]
 
@@ -72,6 +77,17 @@ def probe_target(host: str, timeout: float, clock: Callable[[], float] = time.mo
         gevent.sleep(0.25)
 
 
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 (an allowed host, checked at load)
+        return resp.read(1_000_000)
+
+
+def _in_thread(fn: Callable[[], None]) -> Callable[[], None]:
+    """Run ``fn`` in a native thread of gevent's pool; returns a function that waits for it."""
+    result = gevent.get_hub().threadpool.spawn(fn)
+    return lambda: result.get()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -84,13 +100,18 @@ class LoadRun:
     def __init__(self, scenario: Scenario, out_dir: Path, *, workers: int = 0, run_id: str | None = None,
                  target_pid: int | None = None, on_progress: Callable[[Progress], None] | None = None,
                  progress_interval: float = 1.0, clock: Callable[[], float] = time.time,
-                 preflight_timeout: float = 5.0, chunk_rows: int = 50_000, worker_start_timeout: float = 60.0):
+                 preflight_timeout: float = 5.0, chunk_rows: int = 50_000, worker_start_timeout: float = 60.0,
+                 baselines: BaselineStore | None = None, environment: str = "staging",
+                 env_pairs: dict[str, str] | None = None, env: Mapping[str, str] | None = None):
         self.scenario, self.workers, self.target_pid = scenario, workers, target_pid
         self.on_progress, self.progress_interval, self.clock = on_progress, progress_interval, clock
         self.preflight_timeout, self.worker_start_timeout = preflight_timeout, worker_start_timeout
+        self.baselines, self.environment = baselines, environment
+        self.env_pairs, self.env = dict(env_pairs or {}), dict(os.environ if env is None else env)
         self.paths = new_run_dir(out_dir, clock(), scenario.name, run_id)
-        self.writer = PartWriter(self.paths.root, chunk_rows)
+        self.writer = PartWriter(self.paths.root, chunk_rows, run_in=_in_thread)
         self._stop_reason: str | None = None
+        self.live = LiveWindow(max((r.seconds for r in scenario.abort), default=0.0) + 1.0)
         self._procs: list[subprocess.Popen] = []
 
     def interrupt(self, reason: str = "interrupted by signal") -> None:
@@ -104,6 +125,7 @@ class LoadRun:
         unreachable = probe_target(self.scenario.target.host, self.preflight_timeout)
         if unreachable:
             return self._finish(manifest, started, started, "error", unreachable, 0, 0)
+        self._record_environment()
         env = Environment(user_classes=build_user_classes(self.scenario), host=self.scenario.target.host,
                           shape_class=StagesShape(self.scenario.load.stages), catch_exceptions=True)
         receiver: MasterReceiver | None = None
@@ -111,7 +133,7 @@ class LoadRun:
         try:
             if self.workers:
                 runner = env.create_master_runner("127.0.0.1", _free_port())
-                receiver = MasterReceiver(env, self.writer)
+                receiver = MasterReceiver(env, self._on_rows)
                 try:
                     self._start_workers(runner)
                 except RunError as exc:
@@ -134,7 +156,7 @@ class LoadRun:
             else:
                 runner.quit()
             if buffer is not None:
-                self.writer.add(buffer.take())
+                self._on_rows(buffer.take())
             if sampler is not None:
                 sampler.sample()
                 write_metrics(self.paths.metrics, sampler.rows)
@@ -151,21 +173,23 @@ class LoadRun:
         """Wait out the stages, sampling and reporting progress, until done or told to stop."""
         duration = self.scenario.load.duration
         next_report = started + self.progress_interval
-        next_sample = started + 1.0
+        next_tick = started + 1.0
         next_flush = started + 10.0
         while True:
             gevent.sleep(0.1)
             now = self.clock()
-            if buffer is not None and len(buffer) >= 5_000:
-                self.writer.add(buffer.take())
-            if now >= next_flush:  # a part file at least every 10 s: a hard kill loses little
+            if now >= next_tick:  # once a second: rows to disk and to the abort window, target CPU
+                next_tick += 1.0
                 if buffer is not None:
-                    self.writer.add(buffer.take())
+                    self._on_rows(buffer.take())
+                if sampler is not None:
+                    sampler.sample()
+                trip = self.live.check(self.scenario.abort, now, now - started) if self.scenario.abort else None
+                if trip is not None:
+                    return "aborted", trip.reason
+            if now >= next_flush:  # a part file at least every 10 s: a hard kill loses little
                 self.writer.flush()
                 next_flush = now + 10.0
-            if sampler is not None and now >= next_sample:
-                sampler.sample()
-                next_sample += 1.0
             if self.on_progress and now >= next_report:
                 self.on_progress(self._progress(env, runner, now - started, duration))
                 next_report += self.progress_interval
@@ -182,6 +206,20 @@ class LoadRun:
         return Progress(min(elapsed, duration), duration, runner.user_count, total.current_rps, p95,
                         total.num_requests, total.num_failures)
 
+    def _on_rows(self, cols: dict) -> None:
+        self.writer.add(cols)
+        if self.scenario.abort:
+            self.live.add(cols)
+
+    def _record_environment(self) -> None:
+        """The target's configuration now, as ``environment.json`` (secrets masked)."""
+        spec = self.scenario.environment
+        host = self.scenario.target.host
+        urls = tuple(host + u if u.startswith("/") else u for u in spec.urls)
+        fp = collect_fingerprint(type(spec)(spec.files, urls, spec.env), self.env_pairs, self.env,
+                                 lambda p: Path(p).read_bytes(), _fetch)
+        write_json(self.paths.root / "environment.json", fp.to_json())
+
     # -- workers -----------------------------------------------------------------
     def _start_workers(self, runner: MasterRunner) -> None:
         cmd = [sys.executable, "-m", "loadkit", "worker", self.scenario.file,
@@ -191,7 +229,7 @@ class LoadRun:
         deadline_s = self.scenario.load.duration + 120  # a worker never outlives its run by much
         for i in range(self.workers):
             log_file = open(self.paths.root / f"worker-{i}.log", "wb")  # noqa: SIM115 (kept open by the child)
-            argv = cmd + ["--stream", str(i + 1), "--exit-with-parent", "--max-seconds", f"{deadline_s:g}"]
+            argv = cmd + ["--stream", str(i + 1), "--parent-pid", str(os.getpid()), "--max-seconds", f"{deadline_s:g}"]
             self._procs.append(subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
             log_file.close()
         deadline = self.clock() + self.worker_start_timeout
@@ -245,6 +283,11 @@ class LoadRun:
             "planned_duration_s": s.load.duration,
             "target": strip_credentials(s.target.host),
             "workers": self.workers,
+            "environment": self.environment,
+            "checks": [{"check": c.text, "severity": c.severity} for c in s.checks],
+            "compare": [c.text for c in s.compare],
+            "abort": [a.text for a in s.abort],
+            "stages": [{"duration_s": st.duration, "users": st.users, "spawn_rate": st.spawn_rate} for st in s.load.stages],
             "versions": versions(),
             "git": git_commit(Path.cwd()),
         }
@@ -256,12 +299,12 @@ class LoadRun:
         summary = summarize_run(self.paths.samples, started + warmup, max(ended, started + warmup))
         if status == "complete" and samples == 0:
             status, reason = "error", "no request completed"
-        verdict = evaluate(self.scenario.checks, summary, status, reason)
         manifest.update({"status": status, "reason": reason, "end": iso(ended), "duration_s": round(ended - started, 3),
                          "samples": samples, "locust_totals": {"requests": locust_requests, "failures": locust_failures}})
         body = summary.to_json()
         body["window"]["warmup_s"] = warmup
         write_json(self.paths.summary, body)
-        write_json(self.paths.verdict, verdict.to_json())
         write_json(self.paths.manifest, manifest)
+        verdict = judge_run(self.paths.root, self.scenario.checks, self.scenario.compare, self.baselines,
+                            self.environment)
         return RunOutcome(self.paths, status, reason, samples, locust_requests, locust_failures, summary, verdict)

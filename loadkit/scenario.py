@@ -21,12 +21,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .checks import Check, parse_check
+from .compare import CompareCheck, parse_compare
 from .errors import ConfigError, Problem
+from .fingerprint import EnvironmentSpec
 from .units import parse_duration
 from .yamlsource import Path, Source, apply_overrides, interpolate, load_yaml
 
 __all__ = [
-    "Scenario", "Target", "Auth", "Var", "Request", "Wait", "YamlUser", "LocustUserRef", "Stage", "Load",
+    "Scenario", "Target", "Auth", "Var", "Request", "Wait", "YamlUser", "LocustUserRef", "Stage", "Load", "AbortRule",
     "load_scenario", "parse_scenario", "check_host_allowed",
 ]
 
@@ -127,6 +129,15 @@ class Load:
 
 
 @dataclass(frozen=True)
+class AbortRule:
+    """Stop the load early, to protect staging, when ``check`` is violated over the last ``seconds``."""
+
+    text: str
+    check: Check  # the condition that triggers the abort, e.g. error_rate > 20%
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     description: str
@@ -138,6 +149,9 @@ class Scenario:
     checks: tuple[Check, ...]
     seed: int | None = None
     overrides: tuple[str, ...] = ()
+    compare: tuple[CompareCheck, ...] = ()
+    environment: EnvironmentSpec = EnvironmentSpec()
+    abort: tuple[AbortRule, ...] = ()
 
     @property
     def endpoint_names(self) -> frozenset[str]:
@@ -258,7 +272,8 @@ class _Builder:
 
     # -- sections ------------------------------------------------------------
     def scenario(self, text: str, overrides: list[str]) -> Scenario | None:
-        d = self.mapping(self.src.data, (), {"name", "description", "target", "users", "load", "checks", "seed"},
+        d = self.mapping(self.src.data, (), {"name", "description", "target", "users", "load", "checks", "seed",
+                                             "compare", "environment", "abort"},
                          {"name", "target", "users", "load"})
         if d is None:
             return None
@@ -273,12 +288,15 @@ class _Builder:
                     self.placeholders(target.headers, ("target", "headers"), {v.name: v for v in user.vars})
         load = self.load(d["load"], ("load",)) if "load" in d else None
         checks = self.checks(d.get("checks") or [], ("checks",), users)
+        compare = self.compare(d.get("compare") or [], ("compare",), users)
+        environment = self.environment(d.get("environment") or {}, ("environment",), target)
+        abort = self.abort(d.get("abort") or [], ("abort",), users, load)
         seed = self.number(d["seed"], ("seed",), integer=True) if "seed" in d else None
         if self.src.problems or not (name and target and load):
             return None
         digest = hashlib.sha256(text.encode()).hexdigest()
         return Scenario(name, str(d.get("description") or ""), self.src.file, digest, target, users, load, checks,
-                        None if seed is None else int(seed), tuple(overrides))
+                        None if seed is None else int(seed), tuple(overrides), compare, environment, abort)
 
     def target(self, value: Any, path: Path) -> Target | None:
         d = self.mapping(value, path, {"host", "allowed_hosts", "headers", "auth"}, {"host"})
@@ -591,6 +609,76 @@ class _Builder:
         if warmup == "first-stage" and len(stages) == 1:
             self.err(path + ("warmup",), "first-stage leaves nothing to check in a one-stage load; use ramp or a duration")
         return Load(tuple(stages), warmup)
+
+    def known_endpoints(self, users: tuple) -> set[str] | None:
+        """Request names checks may use; None when Locust classes may name requests we cannot see."""
+        if any(isinstance(u, LocustUserRef) for u in users):
+            return None
+        return {r.name for u in users if isinstance(u, YamlUser) for r in u.requests}
+
+    def compare(self, value: Any, path: Path, users: tuple) -> tuple[CompareCheck, ...]:
+        if not isinstance(value, list):
+            self.err(path, f"expected a list of comparisons such as \"p95(latency) <= +10%\", got {_kind(value)}")
+            return ()
+        endpoints = self.known_endpoints(users)
+        out = []
+        for i, item in enumerate(value):
+            try:
+                c = parse_compare(item)
+            except ValueError as exc:
+                self.err(path + (i,), str(exc))
+                continue
+            if endpoints is not None and c.endpoint not in (None, "*") and c.endpoint not in endpoints:
+                self.err(path + (i,), f"compare {c.text!r} names unknown endpoint {c.endpoint!r} "
+                                      f"(known: {', '.join(sorted(endpoints)) or 'none'}; * means every endpoint)")
+                continue
+            if c.metric not in ("latency", "error_rate", "rps"):
+                self.err(path + (i,), f"compare {c.text!r}: unknown metric {c.metric!r} (expected latency, "
+                                      "error_rate or rps)")
+                continue
+            out.append(c)
+        return tuple(out)
+
+    def environment(self, value: Any, path: Path, target: Target | None) -> EnvironmentSpec:
+        d = self.mapping(value, path, {"files", "urls", "env"})
+        if d is None:
+            return EnvironmentSpec()
+        lists: dict[str, tuple[str, ...]] = {}
+        for key in ("files", "urls", "env"):
+            items = d.get(key, [])
+            if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+                self.err(path + (key,), f"expected a list of strings, got {_kind(items)}")
+                items = []
+            lists[key] = tuple(items)
+        for i, url in enumerate(lists["urls"]):
+            reason = check_host_allowed(url, target.allowed_hosts) if target else None
+            if reason:
+                self.err(path + ("urls", i), reason)
+        files = tuple(str(self.resolve_file(f) or f) for f in lists["files"])
+        return EnvironmentSpec(files, lists["urls"], lists["env"])
+
+    def abort(self, value: Any, path: Path, users: tuple, load: Load | None) -> tuple[AbortRule, ...]:
+        if not isinstance(value, list):
+            self.err(path, f"expected a list of conditions such as \"error_rate > 20% for 10s\", got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            m = re.match(r"^(?P<cond>.+?)\s+for\s+(?P<dur>\S+)\s*$", item) if isinstance(item, str) else None
+            if not m:
+                self.err(path + (i,), f"expected CONDITION for DURATION, e.g. \"error_rate > 20% for 10s\", got {item!r}")
+                continue
+            seconds = self.duration(m.group("dur"), path + (i,))
+            try:
+                check = parse_check(m.group("cond"), self.known_endpoints(users))
+            except ValueError as exc:
+                self.err(path + (i,), str(exc))
+                continue
+            if check.kind in ("requests", "failures"):
+                self.err(path + (i,), f"abort {item!r}: use error_rate, rps or a latency statistic, not a count")
+                continue
+            if seconds is not None:
+                out.append(AbortRule(item.strip(), check, max(seconds, 1.0)))
+        return tuple(out)
 
     def checks(self, value: Any, path: Path, users: tuple) -> tuple[Check, ...]:
         if not isinstance(value, list):

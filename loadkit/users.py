@@ -180,10 +180,12 @@ def _yaml_class(spec: YamlUser, scenario: Scenario, index: int, stream: int) -> 
         seed = None if scenario.seed is None else (scenario.seed, stream, index, next(seeds))
         self._lk_rng = random.Random(None if seed is None else hash(seed))
 
+    only = prepared[0] if len(prepared) == 1 else None
+
     @task
     def pick(self: FastHttpUser) -> None:
         rng: random.Random = self._lk_rng
-        choice = rng.choices(prepared, cum_weights=weights)[0]
+        choice = only or rng.choices(prepared, cum_weights=weights)[0]
         choice.issue(self, rng, variables)
 
     return type(spec.name, (FastHttpUser,), {

@@ -7,10 +7,13 @@ no NODATA ever passes); verdict: PASS, WARN, FAIL, ERROR (the run itself is not 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from .analysis import Stats, Summary
 from .checks import Check
+from .compare import Comparison
+from .fingerprint import Change
 
 __all__ = ["CheckResult", "Verdict", "evaluate"]
 
@@ -24,8 +27,9 @@ class CheckResult:
     reason: str
 
     def to_json(self) -> dict:
-        return {"check": self.check, "observed": self.observed, "limit": self.limit,
-                "status": self.status, "reason": self.reason}
+        return {"check": self.check, "kind": "absolute", "observed": self.observed, "limit": self.limit,
+                "status": self.status, "reason": self.reason, "baseline": None, "delta": None, "spread": None,
+                "p_value": None, "interval": None}
 
 
 @dataclass(frozen=True)
@@ -33,9 +37,18 @@ class Verdict:
     status: str
     reason: str
     checks: tuple[CheckResult, ...]
+    comparisons: tuple[Comparison, ...] = ()
+    drift: tuple[Change, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def improvements(self) -> tuple[Comparison, ...]:
+        return tuple(c for c in self.comparisons if c.improvement)
 
     def to_json(self) -> dict:
-        return {"status": self.status, "reason": self.reason, "checks": [c.to_json() for c in self.checks]}
+        return {"status": self.status, "reason": self.reason,
+                "checks": [c.to_json() for c in self.checks] + [c.to_json() for c in self.comparisons],
+                "drift": [d.to_json() for d in self.drift], "notes": list(self.notes)}
 
 
 def observe(check: Check, summary: Summary) -> tuple[float | None, str]:
@@ -74,25 +87,41 @@ def judge(check: Check, summary: Summary) -> CheckResult:
     return CheckResult(check.text, observed, check.threshold, status, f"observed {shown}, limit {check.op} {limit}")
 
 
-def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str, run_reason: str = "") -> Verdict:
-    """One verdict for the build. A run that is not valid is ERROR, never PASS."""
+def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str, run_reason: str = "",
+             comparisons: Sequence[Comparison] = (), drift: Sequence[Change] = (),
+             notes: Sequence[str] = ()) -> Verdict:
+    """One verdict for the build. A run that is not valid is ERROR (aborted: FAIL), never PASS.
+
+    Comparisons with the baseline count like checks, except NODATA for want of a baseline,
+    which is reported but does not block: the absolute checks still decide.
+    """
     results = tuple(judge(c, summary) for c in checks) if summary is not None else ()
+    comps, drift_t, notes_t = tuple(comparisons), tuple(drift), tuple(notes)
+
+    def verdict(status: str, reason: str) -> Verdict:
+        return Verdict(status, reason, results, comps, drift_t, notes_t)
+
     if run_status == "interrupted":
-        return Verdict("ERROR", run_reason or "the run was interrupted before it finished", results)
-    if run_status in ("error", "aborted"):
-        return Verdict("ERROR" if run_status == "error" else "FAIL", run_reason or f"the run ended: {run_status}", results)
+        return verdict("ERROR", run_reason or "the run was interrupted before it finished")
+    if run_status == "error":
+        return verdict("ERROR", run_reason or "the run ended in error")
+    if run_status == "aborted":
+        return verdict("FAIL", run_reason or "the run was aborted")
     if summary is None or summary.run_total == 0:
-        return Verdict("ERROR", "no request completed", results)
+        return verdict("ERROR", "no request completed")
     if summary.run_total == summary.run_failures:
         example = summary.errors[0][1] if summary.errors else "unknown error"
-        return Verdict("ERROR", f"no request succeeded ({summary.run_total} failed; e.g. {example})", results)
-    failed = [r for r in results if r.status in ("FAIL", "NODATA")]
+        return verdict("ERROR", f"no request succeeded ({summary.run_total} failed; e.g. {example})")
+    judged = [(r.check, r.status, r.reason, True) for r in results]
+    judged += [(c.check if c.key == c.check else f"{c.check} [{c.key}]", c.status, c.reason, c.blocking) for c in comps]
+    failed = [j for j in judged if j[1] == "FAIL" or (j[1] == "NODATA" and j[3])]
     if failed:
-        return Verdict("FAIL", f"{len(failed)} of {len(results)} checks failed: " + "; ".join(
-            f"{r.check} ({r.reason})" for r in failed), results)
-    warned = [r for r in results if r.status == "WARN"]
+        return verdict("FAIL", f"{len(failed)} of {len(judged)} checks failed: " + "; ".join(
+            f"{name} ({why})" for name, _, why, _ in failed))
+    warned = [j for j in judged if j[1] == "WARN"]
     if warned:
-        return Verdict("WARN", "; ".join(f"{r.check} ({r.reason})" for r in warned), results)
-    if not results:
-        return Verdict("WARN", "no checks defined: the run completed but nothing was asserted", results)
-    return Verdict("PASS", f"all {len(results)} checks passed", results)
+        return verdict("WARN", "; ".join(f"{name} ({why})" for name, _, why, _ in warned))
+    decided = [j for j in judged if j[1] != "NODATA"]
+    if not decided:
+        return verdict("WARN", "no checks defined: the run completed but nothing was asserted")
+    return verdict("PASS", f"all {len(decided)} checks passed")

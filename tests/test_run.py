@@ -65,9 +65,9 @@ def test_latency_is_measured_accurately(fixed_latency_url, tmp_path):
         target: {host: http://127.0.0.1:1}
         users:
           - name: u
-            wait: {constant: 0.02}
+            wait: {constant: 0.01}
             requests: [{name: health, path: /health}]
-        load: {users: 2, spawn_rate: 2, duration: 4s}
+        load: {users: 1, spawn_rate: 1, duration: 5s}
         checks: ["p50(latency) < 60ms"]
         """)
     out = tmp_path / "res"

@@ -1,6 +1,19 @@
-"""Collectors: what the target felt during the run, as long-format rows
-(timestamp, metric, labels, value) aligned with the request samples' clock."""
+"""Collectors: what the target and its dependencies felt during the run, as long-format rows
+(timestamp, metric, labels, value) aligned with the request samples' clock.
 
-from .process import ProcessSampler, write_metrics
+Sources (see :data:`SOURCES` for options and fields): ``process``, ``host``, ``postgres``,
+``mysql``, ``scrape`` (any Prometheus text endpoint) and ``prometheus`` (a PromQL query).
+:class:`CollectorSet` runs them in a separate sampler process and writes ``metrics.parquet``.
+"""
 
-__all__ = ["ProcessSampler", "write_metrics"]
+from .base import Collector, MetricSpec, Row, redact, series_key
+from .collectorset import CollectorCost, CollectorSet
+from .process import METRICS_SCHEMA, ProcessSampler, write_metrics
+from .registry import SOURCES, FieldInfo, OptionInfo, SourceInfo, check_spec, make_collector
+
+__all__ = [
+    "Collector", "MetricSpec", "Row", "redact", "series_key",
+    "CollectorSet", "CollectorCost",
+    "SOURCES", "SourceInfo", "OptionInfo", "FieldInfo", "check_spec", "make_collector",
+    "ProcessSampler", "write_metrics", "METRICS_SCHEMA",
+]

@@ -1,0 +1,235 @@
+"""The baseline store: the last K accepted runs of a scenario in an environment.
+
+``baselines/<scenario>/<environment>/<run-id>.json``, one readable, schema-versioned JSON
+file per run: flat per-run aggregates (what the comparison reads), mergeable latency
+histograms per endpoint, 10-second window aggregates (the band in reports), the metric
+summaries and the environment fingerprint. Writes are atomic (temp file + rename) and
+serialised by an exclusive lock, so two CI jobs promoting at once lose nothing and a crash
+mid-write leaves the previous baseline intact.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from .compare import metric_key
+from .errors import ConfigError, ResultsError
+from .histogram import LogHistogram
+from .results import iso, read_json
+
+__all__ = ["BaselineRun", "BaselineStore", "aggregates_from_summary", "record_from_run", "SCHEMA", "WINDOW_S"]
+
+SCHEMA = 1
+WINDOW_S = 10.0
+_LATENCY_STATS = ("min", "mean", "p50", "p90", "p95", "p99", "p99.9", "max")
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    run_id: str
+    scenario: str
+    environment: str
+    start: str
+    end: str
+    promoted_at: str
+    aggregates: dict[str, float]
+    histograms: dict[str, LogHistogram] = field(default_factory=dict)  # "" is all requests
+    windows: tuple[dict, ...] = ()
+    metrics: dict[str, Any] = field(default_factory=dict)
+    fingerprint: dict[str, str] = field(default_factory=dict)
+    fingerprint_hash: str = ""
+    forced: bool = False
+
+    def to_json(self) -> dict:
+        return {
+            "schema": SCHEMA, "run_id": self.run_id, "scenario": self.scenario, "environment": self.environment,
+            "start": self.start, "end": self.end, "promoted_at": self.promoted_at, "forced": self.forced,
+            "aggregates": self.aggregates,
+            "histograms": {k: h.to_json() for k, h in self.histograms.items()},
+            "windows": list(self.windows), "metrics": self.metrics,
+            "fingerprint": {"hash": self.fingerprint_hash, "values": self.fingerprint},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict, source: str) -> BaselineRun:
+        if data.get("schema") != SCHEMA:
+            raise ResultsError(f"{source}: baseline schema {data.get('schema')!r}, this loadkit reads {SCHEMA}")
+        try:
+            fp = data.get("fingerprint") or {}
+            return cls(
+                data["run_id"], data["scenario"], data["environment"], data["start"], data["end"],
+                data["promoted_at"], {k: float(v) for k, v in data["aggregates"].items() if v is not None},
+                {k: LogHistogram.from_json(h) for k, h in data.get("histograms", {}).items()},
+                tuple(data.get("windows", ())), data.get("metrics", {}), fp.get("values", {}), fp.get("hash", ""),
+                bool(data.get("forced", False)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ResultsError(f"{source}: not a valid baseline run ({exc})") from None
+
+
+def aggregates_from_summary(summary: dict) -> dict[str, float]:
+    """Flat ``{metric key: value}`` for a run, the form comparisons read (see :func:`loadkit.compare.metric_key`)."""
+    out: dict[str, float] = {}
+
+    def add(stats: dict, endpoint: str | None) -> None:
+        out[metric_key(None, "error_rate", endpoint)] = float(stats["error_rate"])
+        out[metric_key(None, "rps", endpoint)] = float(stats["rps"])
+        for stat, value in (stats.get("latency_ms") or {}).items():
+            if stat in _LATENCY_STATS and value is not None:
+                out[metric_key(stat, "latency", endpoint)] = float(value)
+
+    if summary.get("requests"):
+        add(summary["requests"], None)
+    for name, stats in (summary.get("endpoints") or {}).items():
+        add(stats, name)
+    for name, m in (summary.get("metrics") or {}).items():
+        for stat in ("mean", "p95", "max", "min", "per_request"):
+            if isinstance(m, dict) and m.get(stat) is not None:
+                out[metric_key(stat, "" + name, None)] = float(m[stat])
+    return out
+
+
+def _windows(ts: np.ndarray, lat: np.ndarray, failed: np.ndarray, start: float, end: float) -> tuple[dict, ...]:
+    out = []
+    t = start
+    while t < end:
+        inside = (ts >= t) & (ts < t + WINDOW_S)
+        ok = lat[inside & ~failed]
+        n = int(inside.sum())
+        span = min(WINDOW_S, end - t)
+        row: dict[str, Any] = {"offset_s": round(t - start, 3), "requests": n, "rps": round(n / span, 3) if span else 0.0,
+                               "error_rate": round(float(failed[inside].sum()) / n, 6) if n else None}
+        for name, q in (("p50", 50), ("p95", 95), ("p99", 99)):
+            row[name] = round(float(np.percentile(ok, q)), 3) if ok.size else None
+        out.append(row)
+        t += WINDOW_S
+    return tuple(out)
+
+
+def record_from_run(run_dir: Path, environment: str, promoted_at: float, forced: bool = False) -> BaselineRun:
+    """Read a finished run folder into a compact baseline record."""
+    manifest = read_json(run_dir / "manifest.json")
+    summary = read_json(run_dir / "summary.json")
+    samples = run_dir / "samples.parquet"
+    histograms: dict[str, LogHistogram] = {}
+    windows: tuple[dict, ...] = ()
+    window = summary.get("window", {})
+    if samples.exists():
+        table = pq.read_table(samples, columns=["ts", "endpoint", "latency_ms", "error"])
+        ts = table.column("ts").to_numpy()
+        ep = table.column("endpoint").to_numpy(zero_copy_only=False).astype(object)
+        lat = table.column("latency_ms").to_numpy()
+        failed = ~table.column("error").is_null().to_numpy(zero_copy_only=False)
+        inside = (ts >= window.get("start", -np.inf)) & (ts < window.get("end", np.inf))
+        ok = inside & ~failed
+        histograms[""] = LogHistogram.of(lat[ok])
+        for name in np.unique(ep[inside]):
+            histograms[str(name)] = LogHistogram.of(lat[ok & (ep == name)])
+        if ts.size:
+            windows = _windows(ts, lat, failed, float(window.get("start", ts.min())), float(window.get("end", ts.max())))
+    env_file = run_dir / "environment.json"
+    fp = read_json(env_file) if env_file.exists() else {}
+    return BaselineRun(
+        run_id=manifest["run_id"], scenario=manifest["scenario"]["name"], environment=environment,
+        start=manifest["start"], end=manifest.get("end") or manifest["start"], promoted_at=iso(promoted_at),
+        aggregates=aggregates_from_summary(summary), histograms=histograms, windows=windows,
+        metrics=summary.get("metrics", {}), fingerprint=fp.get("values", {}), fingerprint_hash=fp.get("hash", ""),
+        forced=forced,
+    )
+
+
+class BaselineStore:
+    """``root/<scenario>/<environment>/<run-id>.json``, newest ``keep`` runs per scenario and environment."""
+
+    def __init__(self, root: Path, keep: int = 10):
+        if keep < 1:
+            raise ConfigError(f"--keep: expected 1 or more, got {keep}")
+        self.root, self.keep = root, keep
+
+    def folder(self, scenario: str, environment: str) -> Path:
+        for what, value in (("scenario", scenario), ("environment", environment)):
+            if not _SAFE.match(value):
+                raise ConfigError(f"{what} name {value!r}: expected letters, digits, '-', '_' or '.'")
+        return self.root / scenario / environment
+
+    def runs(self, scenario: str, environment: str) -> list[BaselineRun]:
+        """The baseline runs, oldest first."""
+        folder = self.folder(scenario, environment)
+        if not folder.is_dir():
+            return []
+        runs = []
+        for path in sorted(folder.glob("*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ResultsError(f"{path}: unreadable baseline run ({exc})") from None
+            runs.append(BaselineRun.from_json(data, str(path)))
+        return sorted(runs, key=lambda r: (r.start, r.run_id))
+
+    def entries(self) -> list[tuple[str, str, int]]:
+        """(scenario, environment, number of runs) for everything stored."""
+        if not self.root.is_dir():
+            return []
+        return [(s.name, e.name, len(list(e.glob("*.json"))))
+                for s in sorted(self.root.iterdir()) if s.is_dir()
+                for e in sorted(s.iterdir()) if e.is_dir()]
+
+    @contextmanager
+    def _locked(self, folder: Path) -> Iterator[None]:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def promote(self, run_dir: Path, environment: str, now: float, force: bool = False) -> tuple[BaselineRun, list[str]]:
+        """Add a run; returns it and the run ids pruned to keep the newest ``keep``."""
+        manifest = read_json(run_dir / "manifest.json")
+        verdict_path = run_dir / "verdict.json"
+        verdict = read_json(verdict_path) if verdict_path.exists() else {"status": "ERROR", "reason": "no verdict.json"}
+        status = manifest.get("status")
+        if not force and status != "complete":
+            raise ConfigError(f"{run_dir}: the run is {status!r} ({manifest.get('reason') or 'no reason given'}); "
+                              "only complete runs become baselines (--force to override)")
+        if not force and verdict.get("status") not in ("PASS", "WARN"):
+            raise ConfigError(f"{run_dir}: the verdict is {verdict.get('status')} ({verdict.get('reason', '')}); "
+                              "only passing runs become baselines (--force to override)")
+        record = record_from_run(run_dir, environment, now, forced=force)
+        folder = self.folder(record.scenario, environment)
+        with self._locked(folder):
+            target = folder / f"{record.run_id}.json"
+            if target.exists():
+                raise ConfigError(f"{record.run_id} is already in the {record.scenario}/{environment} baseline")
+            tmp = folder / f".{record.run_id}.json.tmp"
+            with open(tmp, "w", encoding="utf-8") as fh:
+                json.dump(record.to_json(), fh, separators=(",", ":"))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            pruned = [r.run_id for r in self.runs(record.scenario, environment)[: -self.keep]]
+            for run_id in pruned:
+                (folder / f"{run_id}.json").unlink()
+        return record, pruned
+
+    def remove(self, scenario: str, environment: str, run_id: str) -> None:
+        folder = self.folder(scenario, environment)
+        with self._locked(folder):
+            path = folder / f"{run_id}.json"
+            if not path.exists():
+                known = ", ".join(r.run_id for r in self.runs(scenario, environment)) or "none"
+                raise ConfigError(f"{run_id} is not in the {scenario}/{environment} baseline (runs: {known})")
+            path.unlink()

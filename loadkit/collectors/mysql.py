@@ -1,0 +1,85 @@
+"""MySQL / MariaDB load from ``SHOW GLOBAL STATUS``, through PyMySQL (pure Python).
+
+``Queries`` counts every statement the server ran, this collector's own ``SHOW`` included
+(the counter is bumped when a statement starts, so each sample sees itself): one per
+sample is subtracted. ``Threads_running`` includes this connection while it asks: minus one.
+https://mariadb.com/kb/en/server-status-variables/
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from ._common import SourceBase, SourceError, one_line
+from .base import MetricSpec, Row, redact
+
+__all__ = ["MysqlCollector", "parse_mysql_dsn"]
+
+_WANTED = ("Queries", "Threads_running", "Slow_queries")
+
+
+def parse_mysql_dsn(dsn: str) -> dict[str, Any]:
+    """``mysql://user:pass@host:port/db`` (``mariadb://`` too) → PyMySQL connect arguments."""
+    p = urlsplit(dsn)
+    if p.scheme not in ("mysql", "mariadb") or not p.hostname:
+        raise ValueError("expected mysql://user:password@host:port/database")
+    return {"host": p.hostname, "port": p.port or 3306, "user": unquote(p.username or "root"),
+            "password": unquote(p.password or ""), "database": unquote(p.path.lstrip("/")) or None}
+
+
+class MysqlCollector(SourceBase):
+    """``<name>.queries`` and ``slow_queries`` (per second), ``threads_running``."""
+
+    def __init__(self, spec: MetricSpec, env: Mapping[str, str], clock: Callable[[], float]):
+        super().__init__(spec, env, clock)
+        self.dsn = str(spec.options["dsn"])
+        self._conn: Any = None
+        self._prev: tuple[float, float, float] | None = None
+        try:
+            self._args = parse_mysql_dsn(self.dsn)
+        except ValueError:
+            self._args = None
+        self._secrets = (self._args["password"],) if self._args and self._args["password"] else ()
+
+    def _status(self) -> dict[str, float]:
+        import pymysql
+
+        shown = redact(self.dsn, self._secrets)
+        if self._args is None:
+            raise SourceError(f"bad DSN {shown}: expected mysql://user:password@host:port/database", permanent=True)
+        try:
+            if self._conn is None:
+                self._conn = pymysql.connect(**self._args, connect_timeout=5, read_timeout=10, autocommit=None)
+            with self._conn.cursor() as cur:
+                cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN (%s, %s, %s)", _WANTED)
+                return {k: float(v) for k, v in cur.fetchall()}
+        except pymysql.Error as exc:
+            self._close()
+            raise SourceError(f"{shown}: {one_line(exc)}") from None
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # already broken
+                self._conn.close()
+            self._conn = None
+
+    def _start(self, now: float) -> list[Row]:
+        s = self._status()
+        self._prev = (now, s["Queries"], s["Slow_queries"])
+        return []
+
+    def _sample(self, now: float) -> list[Row]:
+        s = self._status()
+        t0, q0, slow0 = self._prev
+        self._prev = (now, s["Queries"], s["Slow_queries"])
+        rows = [self._row(now, "threads_running", max(0.0, s["Threads_running"] - 1))]
+        if now > t0:
+            dq = s["Queries"] - q0
+            dq = s["Queries"] if dq < 0 else max(0.0, dq - 1)  # a restart resets; our own SHOW is not load
+            ds = s["Slow_queries"] - slow0
+            rows += [self._row(now, "queries", dq / (now - t0)),
+                     self._row(now, "slow_queries", (s["Slow_queries"] if ds < 0 else ds) / (now - t0))]
+        return rows

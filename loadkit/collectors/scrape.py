@@ -1,0 +1,104 @@
+"""Any endpoint in the Prometheus text format, scraped directly: no Prometheus server needed.
+
+Parsed with ``prometheus_client.parser`` (the reference client's own parser). Counters
+become per-second rates between scrapes (a decrease is a reset, as in PromQL's ``rate``);
+gauges are kept as they are; histograms become quantiles of the observations *in the
+interval* (bucket deltas), as ``histogram_quantile(q, rate(x_bucket[interval]))`` would.
+Every label is kept: ``app.http_requests_total{endpoint="/tickets",method="GET"}``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+
+from ._common import CounterRates, SourceBase, SourceError, format_labels, one_line
+from ._http import get, http_target
+from .base import MetricSpec, Row
+from .histogram import bucket_quantile
+
+__all__ = ["ScrapeCollector", "DEFAULT_QUANTILES"]
+
+DEFAULT_QUANTILES = (0.5, 0.95, 0.99)
+_ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
+
+
+def _qname(q: float) -> str:
+    return f"p{q * 100:g}"
+
+
+class ScrapeCollector(SourceBase):
+    """``<name>.<prometheus sample name>`` for every series the endpoint exports (see module doc)."""
+
+    def __init__(self, spec: MetricSpec, env: Mapping[str, str], clock: Callable[[], float]):
+        super().__init__(spec, env, clock)
+        o = spec.options
+        self.quantiles = tuple(float(q) for q in o.get("quantiles", DEFAULT_QUANTILES))
+        self._include = [re.compile(p) for p in o.get("include", ())]
+        self._rates = CounterRates()
+        self._buckets: dict[tuple[str, str], dict[float, float]] = {}
+        self._target = None
+
+    def _start(self, now: float) -> list[Row]:
+        self._target = http_target(self.spec.options, self.env, timeout=5.0)
+        self._secrets = self._target.secrets
+        return self._scrape(now)
+
+    def _sample(self, now: float) -> list[Row]:
+        return self._scrape(now)
+
+    def _scrape(self, now: float) -> list[Row]:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        body, _ = get(self._target, accept=_ACCEPT)
+        try:
+            families = list(text_string_to_metric_families(body.decode("utf-8", "replace")))
+        except (ValueError, TypeError, IndexError) as exc:
+            raise SourceError(f"{self._target.url}: not the Prometheus text format ({one_line(exc)})") from None
+        rows: list[Row] = []
+        hist: dict[tuple[str, str], dict[float, float]] = {}
+        for fam in families:
+            if self._include and not any(p.search(fam.name) for p in self._include):
+                continue
+            for s in fam.samples:
+                self._one(now, fam.type, s.name, dict(s.labels), float(s.value), rows, hist)
+        for (base, labels), cumulative in hist.items():
+            rows += self._quantiles(now, base, labels, cumulative)
+        return rows
+
+    def _one(self, now: float, kind: str, name: str, labels: dict[str, str], value: float, rows: list[Row],
+             hist: dict[tuple[str, str], dict[float, float]]) -> None:
+        if name.endswith("_created") and kind in ("counter", "histogram", "summary"):
+            return  # creation timestamps, not data
+        counter = kind == "counter" or (kind in ("histogram", "summary") and name.endswith(("_count", "_sum")))
+        if kind == "histogram" and name.endswith("_bucket"):
+            le = labels.pop("le", None)
+            if le is not None:
+                hist.setdefault((name[: -len("_bucket")], format_labels(labels)), {})[float(le)] = value
+            return
+        key = format_labels(labels)
+        if counter:
+            rate = self._rates.rate((name, key), now, value)
+            if rate is not None:
+                rows.append(self._row(now, name, rate, key))
+        else:
+            rows.append(self._row(now, name, value, key))
+
+    def _quantiles(self, now: float, base: str, labels: str, cumulative: dict[float, float]) -> list[Row]:
+        prev = self._buckets.get((base, labels))
+        self._buckets[(base, labels)] = cumulative
+        if prev is None:
+            return []
+        bounds = sorted(cumulative)
+        deltas = [cumulative[b] - prev.get(b, 0.0) for b in bounds]
+        if any(d < 0 for d in deltas) or set(prev) - set(cumulative):  # reset or re-bucketed
+            deltas = [cumulative[b] for b in bounds]
+        pairs = list(zip(bounds, deltas, strict=True))
+        rows = []
+        for q in self.quantiles:
+            v = bucket_quantile(q, pairs)
+            if v is not None and not math.isnan(v):
+                rows.append(self._row(now, f"{base}_{_qname(q)}", v, labels))
+        return rows
+

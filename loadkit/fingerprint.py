@@ -1,0 +1,127 @@
+"""The environment fingerprint: the target's configuration, recorded with every run.
+
+A release that passes in staging and falls over in production often differs in a setting
+nobody noticed. Every run records where the target's configuration comes from (files, a
+URL returning JSON such as the stand-in's ``/config``, ``--env-var KEY=VALUE`` pairs from
+CI), flattened to ``source#dotted.key`` → value, with a hash; the verdict lists every key
+that changed since the baseline beside the performance changes. Secret-looking keys are
+masked to a short digest, so a change is still seen but the value never is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from .collectors.base import redact
+
+__all__ = ["EnvironmentSpec", "Fingerprint", "Change", "collect_fingerprint", "drift", "flatten", "mask"]
+
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "credential", "dsn",
+                 "private_key", "auth")
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    files: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()  # names of environment variables to record
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    values: dict[str, str]
+    hash: str
+    errors: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"hash": self.hash, "values": self.values, "errors": list(self.errors)}
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    old: str | None  # None: the key is new
+    new: str | None  # None: the key is gone
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "old": self.old, "new": self.new}
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, str]:
+    """Nested JSON/YAML data as ``a.b.0.c`` → scalar rendered as JSON text."""
+    out: dict[str, str] = {}
+    if isinstance(data, dict):
+        for k, v in data.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            out.update(flatten(v, f"{prefix}.{i}" if prefix else str(i)))
+    else:
+        out[prefix] = data if isinstance(data, str) else json.dumps(data)
+    return out
+
+
+def mask(key: str, value: str) -> str:
+    """Secret-looking keys become ``***`` plus a digest (changes stay visible); URLs lose credentials."""
+    last = key.rsplit("#", 1)[-1].rsplit(".", 1)[-1].lower()
+    if any(word in last for word in _SECRET_WORDS):
+        return "***" + hashlib.sha256(value.encode()).hexdigest()[:8]
+    return redact(value)
+
+
+def _parse_document(name: str, raw: bytes) -> dict[str, str]:
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            data = None
+    if isinstance(data, (dict, list)):
+        return flatten(data)
+    pairs = {}
+    for line in text.splitlines():  # KEY=VALUE files (.env, .properties)
+        line = line.strip()
+        if line and not line.startswith(("#", ";")) and "=" in line:
+            k, v = line.split("=", 1)
+            pairs[k.strip()] = v.strip()
+    return pairs or {"sha256": hashlib.sha256(raw).hexdigest()}
+
+
+def collect_fingerprint(spec: EnvironmentSpec, pairs: Mapping[str, str], env: Mapping[str, str],
+                        read_file: Callable[[str], bytes], fetch_url: Callable[[str], bytes]) -> Fingerprint:
+    """Read every source; a source that fails is listed in ``errors`` (the fingerprint is then partial)."""
+    values: dict[str, str] = {}
+    errors: list[str] = []
+    for path in spec.files:
+        try:
+            values.update({f"{path}#{k}": v for k, v in _parse_document(path, read_file(path)).items()})
+        except OSError as exc:
+            errors.append(f"{path}: {exc.strerror or exc}")
+    for url in spec.urls:
+        shown = redact(url)
+        try:
+            values.update({f"{shown}#{k}": v for k, v in _parse_document(url, fetch_url(url)).items()})
+        except Exception as exc:  # any network or HTTP failure: recorded, never fatal
+            errors.append(f"{shown}: {redact(str(exc))}")
+    for name in spec.env:
+        if name in env:
+            values[f"env#{name}"] = env[name]
+    for k, v in pairs.items():
+        values[f"cli#{k}"] = v
+    masked = {k: mask(k, v) for k, v in sorted(values.items())}
+    digest = hashlib.sha256(json.dumps(masked, sort_keys=True).encode()).hexdigest()
+    return Fingerprint(masked, digest, tuple(errors))
+
+
+def drift(old: Mapping[str, str], new: Mapping[str, str]) -> list[Change]:
+    """Every key whose value differs, appeared or disappeared, sorted by key."""
+    keys = sorted(set(old) | set(new))
+    return [Change(k, old.get(k), new.get(k)) for k in keys if old.get(k) != new.get(k)]

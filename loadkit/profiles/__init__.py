@@ -1,0 +1,36 @@
+"""Production traffic profiles: import them from access logs, a CSV rate series or Prometheus (docs/profiles.md).
+
+Importing this package is cheap (standard library only); numpy and matplotlib load when a
+summary or chart is made.
+"""
+
+from .command import ImportReport, add_import_arguments, default_output, import_profile, run_import
+from .logs import LOG_FORMATS, parse_json_fields, parse_timestamp, profile_from_logs, sniff
+from .profile import (
+    FORMAT_VERSION,
+    Endpoint,
+    Malformed,
+    PeakWindow,
+    Profile,
+    ProfileFiles,
+    ProfileSummary,
+    SourceInfo,
+    StatusShare,
+    load_profile,
+    peak_window,
+    render_chart,
+    save_profile,
+    summarize,
+    summary_json,
+)
+from .sources import RatePoint, parse_time_arg, profile_from_points, profile_from_prometheus, profile_from_rate_csv
+from .templates import endpoint_of_request, split_endpoint, template_path
+
+__all__ = [
+    "FORMAT_VERSION", "LOG_FORMATS", "Endpoint", "ImportReport", "Malformed", "PeakWindow", "Profile",
+    "ProfileFiles", "ProfileSummary", "RatePoint", "SourceInfo", "StatusShare", "add_import_arguments",
+    "default_output", "endpoint_of_request", "import_profile", "load_profile", "parse_json_fields",
+    "parse_time_arg", "parse_timestamp", "peak_window", "profile_from_logs", "profile_from_points",
+    "profile_from_prometheus", "profile_from_rate_csv", "render_chart", "run_import", "save_profile",
+    "sniff", "split_endpoint", "summarize", "summary_json", "template_path",
+]

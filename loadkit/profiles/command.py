@@ -1,0 +1,171 @@
+"""``loadkit profile import``: the flags and the whole import as one call the CLI wraps (no printing here)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..units import parse_duration, parse_percent
+from .logs import LOG_FORMATS, profile_from_logs, sniff
+from .profile import Profile, ProfileFiles, ProfileSummary, format_duration, format_time, save_profile, summarize
+from .profile import summary_json as _summary_json
+from .sources import parse_time_arg, profile_from_prometheus, profile_from_rate_csv
+
+__all__ = ["ImportReport", "add_import_arguments", "import_profile", "run_import", "default_output"]
+
+DEFAULT_DIR = Path("scenarios/profiles")
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """The outcome of an import: the profile, its files, its summary, and what the CLI should show."""
+
+    profile: Profile
+    files: ProfileFiles
+    summary: ProfileSummary
+    window: float | None = None
+
+    def json(self) -> dict:
+        """The ``--json`` document (summary_json)."""
+        return _summary_json(self.profile, self.window)
+
+    def warnings(self) -> list[str]:
+        """Malformed lines that were skipped (below the threshold): a count and the first few, for stderr."""
+        p = self.profile
+        if not p.malformed_count:
+            return []
+        share = p.malformed_count / p.lines if p.lines else 0.0
+        out = [f"{p.malformed_count} malformed lines of {p.lines} ({share:.2%}) skipped"]
+        out += [f"  {m.file}:{m.line}: {m.text}" if m.line else f"  {m.file}: {m.text}" for m in p.malformed]
+        return out
+
+    def lines(self) -> list[str]:
+        """The human summary for stdout."""
+        s, p = self.summary, self.profile
+        pw = s.peak_window
+        out = [
+            f"profile: {self.files.csv} (+ {self.files.json.name}"
+            + (f", {self.files.chart.name})" if self.files.chart else ")"),
+            f"span: {format_time(s.start)} to {format_time(s.end)} ({format_duration(p.duration)}, "
+            f"{len(p.requests)} intervals of {format_duration(p.interval)})",
+            f"requests: {s.total_requests:.0f}, mean {s.mean_rate:.2f} req/s, peak {s.peak_rate:.2f} req/s "
+            f"at {format_time(s.peak_at)}",
+            f"{pw.name}: {format_time(pw.start)} to {format_time(pw.end)}, {pw.rate:.2f} req/s",
+        ]
+        if s.top_endpoints:
+            out.append("top endpoints:")
+            out += [f"  {e.share:7.2%}  {e.method} {e.path}" for e in s.top_endpoints]
+        if p.unclassified:
+            out.append(f"requests without a method/path (e.g. \"-\" or TLS probes): {p.unclassified:.0f}")
+        if s.statuses:
+            out.append("statuses: " + ", ".join(f"{x.status} {x.share:.1%}" for x in s.statuses))
+        return out
+
+
+def _duration(flag: str):
+    def parse(value: str) -> float:
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{flag}: {exc}") from None
+        if seconds <= 0:
+            raise argparse.ArgumentTypeError(f"{flag}: expected a positive duration such as 1s or 1m, got {value!r}")
+        return seconds
+    return parse
+
+
+def _percent(value: str) -> float:
+    if value.strip() in ("0", "0%"):
+        return 0.0
+    try:
+        return parse_percent(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--max-malformed: {exc}") from None
+
+
+def add_import_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``loadkit profile import``; values are parsed here, so a bad one is a usage error (exit 2)."""
+    p.add_argument("sources", nargs="*", metavar="SOURCE",
+                   help="access logs (plain or gzip; rotated files are merged in time order) or one CSV rate series")
+    p.add_argument("-o", "--output", default=None, metavar="FILE.csv",
+                   help="profile to write; NAME.json and NAME.png go next to it (default: scenarios/profiles/NAME.csv)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--interval", type=_duration("--interval"), default=None,
+                   help="bucket length (default: 1s for logs, the series step for CSV/Prometheus)")
+    p.add_argument("--format", dest="fmt", default="auto", choices=("auto", *LOG_FORMATS, "csv"),
+                   help="source format (default: detected from the first lines)")
+    p.add_argument("--json-fields", default=None, metavar="ts=F,method=F,path=F,status=F",
+                   help="field names of JSON-lines logs (default: guessed: time/timestamp, method, path/uri, status)")
+    p.add_argument("--max-malformed", type=_percent, default=0.01, metavar="PERCENT",
+                   help="fail when more lines than this are unreadable (default: 1%%)")
+    p.add_argument("--peak-window", type=_duration("--peak-window"), default=None, metavar="DURATION",
+                   help="length of the peak window (default: 1h, shorter for a shorter profile)")
+    p.add_argument("--no-chart", dest="chart", action="store_false", help="do not draw NAME.png")
+    prom = p.add_argument_group("Prometheus range query (instead of SOURCE files)")
+    prom.add_argument("--prometheus", default=None, metavar="URL", help="Prometheus base URL, e.g. http://prom:9090")
+    prom.add_argument("--query", default=None, help="PromQL giving requests per second, e.g. "
+                      "'sum by (method, handler) (rate(http_requests_total[1m]))'")
+    prom.add_argument("--start", default=None, help="ISO 8601, epoch seconds, or now-6h")
+    prom.add_argument("--end", default="now", help="ISO 8601, epoch seconds, or now (default: now)")
+    prom.add_argument("--step", type=_duration("--step"), default=None,
+                      help="query resolution (default: --interval, else 15s or coarser for long ranges)")
+    prom.add_argument("--timeout", type=_duration("--timeout"), default=30.0, help="HTTP timeout (default: 30s)")
+
+
+def default_output(sources: list[str], prometheus: bool = False) -> Path:
+    """``access.log.2.gz`` -> ``scenarios/profiles/access.csv``; a Prometheus import -> ``prometheus.csv``."""
+    if prometheus or not sources:
+        return DEFAULT_DIR / "prometheus.csv"
+    name = Path(sources[0]).name
+    name = re.sub(r"(\.(gz|\d+|log|csv|jsonl?|txt))+$", "", name) or "profile"
+    return DEFAULT_DIR / f"{name}.csv"
+
+
+def import_profile(
+    sources: list[str],
+    fmt: str = "auto",
+    interval: float | None = None,
+    json_fields: str | None = None,
+    max_malformed: float = 0.01,
+) -> Profile:
+    """A profile from files: access logs, or a CSV rate series (detected, or ``fmt="csv"``)."""
+    if not sources:
+        raise ConfigError("profile import: expected SOURCE files (access logs or a CSV rate series) or --prometheus URL")
+    missing = [s for s in sources if not Path(s).is_file()]
+    if missing:
+        raise ConfigError(f"{missing[0]}: no such file (expected an access log or a CSV rate series)")
+    is_csv = fmt == "csv" or (fmt == "auto" and sniff(sources[0]).format == "csv")
+    if is_csv:
+        if len(sources) > 1:
+            raise ConfigError(f"{sources[1]}: a CSV rate series is imported on its own; pass one CSV file")
+        return profile_from_rate_csv(sources[0], interval=interval, max_malformed=max_malformed)
+    return profile_from_logs(sources, fmt=fmt, interval=interval or 1.0, json_fields=json_fields,
+                             max_malformed=max_malformed)
+
+
+def run_import(args: argparse.Namespace) -> ImportReport:
+    """Everything ``loadkit profile import`` does except printing: read, build, write the files, summarise."""
+    if args.prometheus:
+        if args.sources:
+            raise ConfigError("profile import: pass SOURCE files or --prometheus, not both")
+        if not args.query or not args.start:
+            raise ConfigError("--prometheus needs --query and --start (and optionally --end, --step)")
+        start = parse_time_arg(args.start, flag="--start")
+        end = parse_time_arg(args.end, flag="--end")
+        profile = profile_from_prometheus(args.prometheus, args.query, start, end, step=args.step,
+                                          interval=args.interval, timeout=args.timeout)
+    else:
+        if args.query or args.start:
+            raise ConfigError("--query/--start are for --prometheus URL; pass it, or drop them")
+        profile = import_profile(args.sources, fmt=args.fmt, interval=args.interval, json_fields=args.json_fields,
+                                 max_malformed=args.max_malformed)
+    if args.peak_window:
+        from dataclasses import replace
+
+        profile = replace(profile, peak_window_length=args.peak_window)
+    out = Path(args.output) if args.output else default_output(args.sources, bool(args.prometheus))
+    files = save_profile(profile, out, chart=args.chart, window=args.peak_window)
+    return ImportReport(profile, files, summarize(profile, args.peak_window), args.peak_window)

@@ -1,0 +1,74 @@
+"""Helpers for the collector tests: a temporary PostgreSQL database, load on the stand-in, /metrics reads."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@contextmanager
+def temp_database() -> Iterator[str]:
+    """A fresh database on the test server, so load from other test runs cannot be counted."""
+    import psycopg
+
+    name = f"loadkit_ct_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def load(url: str, seconds: float, workers: int = 4) -> dict[str, int]:
+    """Plain HTTP requests against the stand-in for ``seconds``; counts per (method, endpoint template)."""
+    parts = urlsplit(url)
+    deadline = time.time() + seconds
+
+    def one(i: int) -> dict[str, int]:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        sent = {"GET /tickets": 0, "POST /tickets": 0, "GET /tickets/{id}": 0}
+        n = 0
+        try:
+            while time.time() < deadline:
+                kind = ("GET /tickets", "POST /tickets", "GET /tickets/{id}")[n % 3]
+                if kind == "POST /tickets":
+                    conn.request("POST", "/tickets", json.dumps({"subject": "s", "body": "b"}),
+                                 {"Content-Type": "application/json"})
+                elif kind == "GET /tickets":
+                    conn.request("GET", "/tickets?limit=5")
+                else:
+                    conn.request("GET", f"/tickets/{1 + n % 50}")
+                conn.getresponse().read()
+                sent[kind] += 1
+                n += 1
+        finally:
+            conn.close()
+        return sent
+
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(one, range(workers)))
+    return {k: sum(r[k] for r in results) for k in results[0]}
+
+
+def scrape_value(url: str, pattern: str) -> float:
+    """The value of the first /metrics line matching ``pattern`` (a regex for the series)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    for line in text.splitlines():
+        if re.match(pattern, line):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{pattern} not in /metrics")

@@ -1,0 +1,146 @@
+"""process and host sources against real processes (psutil), and the runner's ProcessSampler."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from loadkit.collectors import MetricSpec, ProcessSampler, make_collector
+
+BURNER = """
+import time
+while True:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 0.05:
+        pass
+    time.sleep(0.05)
+"""
+
+
+def values(rows, metric):
+    return [v for _, m, _, v in rows if m == metric]
+
+
+def collector(**options):
+    return make_collector(MetricSpec("target", "process", options), {}, time.time)
+
+
+def test_cpu_of_a_child_burning_half_a_core():
+    proc = subprocess.Popen([sys.executable, "-c", BURNER])
+    try:
+        time.sleep(0.3)  # past interpreter start-up
+        c = collector(pid=proc.pid)
+        assert c.start(time.time()) == []
+        time.sleep(2.0)
+        rows = c.sample(time.time())
+        assert c.missing is None
+        (cpu,) = values(rows, "target.cpu")
+        assert 40.0 <= cpu <= 60.0, cpu
+        (used,) = values(rows, "target.cpu_seconds")
+        assert 0.8 <= used <= 1.2
+        assert values(rows, "target.rss_bytes")[0] > 1_000_000
+        assert values(rows, "target.threads") == [1.0]
+        assert values(rows, "target.open_files")[0] >= 3
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_children_count_too():
+    parent = subprocess.Popen([sys.executable, "-c",
+                               f"import subprocess, sys; subprocess.run([sys.executable, '-c', {BURNER!r}])"])
+    try:
+        time.sleep(0.5)
+        c = collector(pid=parent.pid)
+        c.start(time.time())
+        time.sleep(1.5)
+        (cpu,) = values(c.sample(time.time()), "target.cpu")
+        assert 40.0 <= cpu <= 60.0, cpu
+    finally:
+        import psutil
+
+        for child in psutil.Process(parent.pid).children(recursive=True):
+            child.kill()
+        parent.kill()
+        parent.wait()
+
+
+def test_by_port_finds_the_standin(standin):
+    port = int(standin.url.rsplit(":", 1)[1])
+    c = collector(port=port)
+    c.start(time.time())
+    rows = c.sample(time.time())
+    assert c.missing is None
+    assert [r.pid for r in c._roots] == [standin.pid]
+    assert values(rows, "target.rss_bytes")[0] > 1_000_000
+
+
+def test_pid_file(tmp_path):
+    (tmp_path / "app.pid").write_text(f"{os.getpid()}\n")
+    c = collector(pid_file=str(tmp_path / "app.pid"))
+    c.start(time.time())
+    assert values(c.sample(time.time()), "target.rss_bytes")
+    bad = collector(pid_file=str(tmp_path / "nope.pid"))
+    assert bad.start(time.time()) == [] and "cannot read a pid" in bad.missing
+
+
+def test_nobody_listening_is_missing():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening
+        c = collector(port=port)
+        c.start(time.time())
+    assert c.missing.startswith(f"no process is listening on TCP port {port}")
+    assert c.sample(time.time()) == [] and c.stop(time.time()) == []
+
+
+@pytest.mark.parametrize("reap", [True, False], ids=["reaped", "zombie"])
+def test_a_process_that_exits_is_missing_with_its_reason(reap):
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.2)"])
+    c = collector(pid=proc.pid)
+    c.start(time.time())
+    if reap:
+        proc.wait()
+    else:  # exited, not reaped: a zombie still "is running" for psutil
+        import psutil
+
+        while psutil.Process(proc.pid).status() != psutil.STATUS_ZOMBIE:
+            time.sleep(0.05)
+    assert c.sample(time.time()) == []
+    assert c.missing == f"process {proc.pid} exited"
+    assert c.sample(time.time()) == [] and c.stop(time.time()) == []
+    proc.wait()
+
+
+def test_unknown_pid_is_missing():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    c = collector(pid=proc.pid)
+    assert c.start(time.time()) == []
+    assert c.missing == f"process pid {proc.pid} does not exist"
+
+
+def test_host_cpu_is_percent_of_one_core():
+    c = make_collector(MetricSpec("host", "host"), {}, time.time)
+    c.start(time.time())
+    time.sleep(0.5)
+    rows = c.sample(time.time())
+    (cpu,) = values(rows, "host.cpu")
+    assert 0.0 <= cpu <= 100.0 * os.cpu_count() + 5
+    assert values(rows, "host.rss_bytes")[0] > 0
+    assert values(rows, "host.threads")[0] > 10
+    assert values(rows, "host.open_files")[0] > 10
+
+
+def test_process_sampler_still_works_for_the_runner():
+    s = ProcessSampler(os.getpid())
+    time.sleep(0.1)
+    s.sample()
+    assert s.missing is None
+    assert {m for _, m, _, _ in s.rows} >= {"target.cpu", "target.cpu_seconds", "target.rss_bytes"}
