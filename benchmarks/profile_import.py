@@ -101,7 +101,7 @@ def main() -> None:
         chart_s = time.perf_counter() - t
         print(f"machine: {os.cpu_count()} CPUs (nproc), {cpu_model()}, Python {platform.python_version()}")
         print(f"import: {profile.lines:,} lines in {elapsed:.2f} s = {profile.lines / elapsed:,.0f} lines/s "
-              f"({size / 1e6 / elapsed:.0f} MB/s)")
+              f"({size / 1e6 / elapsed:.0f} MB/s of {'gzip' if args.gzip else 'log'})")
         print(f"peak RSS: {rss_before / 1024:.0f} MB before the import, {rss_after / 1024:.0f} MB after "
               f"(ru_maxrss)")
         print(f"profile: {len(profile.requests)} intervals, {len(profile.endpoints)} endpoints, "

@@ -74,6 +74,23 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("run_id")
     _baseline_options(remove)
 
+    cap = sub.add_parser("capacity", help="fit the Universal Scalability Law to measured load levels; headroom")
+    cap.add_argument("sources", nargs="+", metavar="SOURCE",
+                     help="a CSV (concurrency,throughput[,latency_ms]), one step-load run folder, or several run folders")
+    cap.add_argument("--json", action="store_true", help="print the result as JSON")
+    cap.add_argument("-o", "--output", type=Path, default=None, metavar="FILE", help="write a report: .html, .md, .png or .json")
+    cap.add_argument("--peak", type=float, default=None, metavar="RPS", help="recorded peak throughput, e.g. from a profile")
+    cap.add_argument("--growth", type=float, default=1.0, metavar="X", help="growth factor applied to --peak (default 1)")
+    cap.add_argument("--latency-limit", type=float, default=None, metavar="MS", help="mean-latency limit in ms")
+    cap.add_argument("--think-time", type=float, default=0.0, metavar="S", help="users' wait between requests, seconds")
+
+    prof = sub.add_parser("profile", help="production traffic profiles")
+    psub = prof.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
+    imp = psub.add_parser("import", help="build a traffic profile from access logs, a CSV rate series or Prometheus")
+    from .profiles import add_import_arguments
+
+    add_import_arguments(imp)
+
     worker = sub.add_parser("worker", help="run as a Locust worker of a `loadkit run --workers` master")
     worker.add_argument("scenario")
     worker.add_argument("--master", required=True, metavar="HOST:PORT")
@@ -357,5 +374,36 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_PASS
 
 
+def _cmd_capacity(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import json
+
+    from .capacity import analyze, load_points, render_text, write_report
+
+    title = Path(args.sources[0]).name if len(args.sources) == 1 else f"{len(args.sources)} runs"
+    report = analyze(load_points(args.sources), peak_rps=args.peak, growth=args.growth,
+                     latency_limit_ms=args.latency_limit, think_time_s=args.think_time, title=title)
+    if args.output:
+        write_report(report, args.output)
+    print(json.dumps(report.to_json(), indent=2) if args.json else render_text(report), file=out)
+    return EXIT_PASS if report.fit.ok else EXIT_FAIL
+
+
+def _cmd_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import json
+
+    from .profiles import run_import
+
+    report = run_import(args)
+    for line in report.warnings():
+        print(f"loadkit: warning: {line}", file=err)
+    if args.json:
+        print(json.dumps(report.json(), indent=2), file=out)
+    else:
+        for line in report.lines():
+            print(line, file=out)
+    return EXIT_PASS
+
+
 _COMMANDS = {"run": _cmd_run, "demo": _cmd_demo, "validate": _cmd_validate, "target": _cmd_target,
-             "worker": _cmd_worker, "compare": _cmd_compare, "baseline": _cmd_baseline}
+             "worker": _cmd_worker, "compare": _cmd_compare, "baseline": _cmd_baseline, "capacity": _cmd_capacity,
+             "profile": _cmd_profile}

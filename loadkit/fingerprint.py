@@ -10,6 +10,7 @@ masked to a short digest, so a change is still seen but the value never is.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -29,8 +30,9 @@ _SECRET_WORDS = ("password", "passwd", "secret", "token", "apikey", "api_key", "
 @dataclass(frozen=True)
 class EnvironmentSpec:
     files: tuple[str, ...] = ()
-    urls: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()  # absolute, or a path such as /config read from the target
     env: tuple[str, ...] = ()  # names of environment variables to record
+    ignore: tuple[str, ...] = ()  # glob patterns of keys left out, e.g. "*#port"
 
 
 @dataclass(frozen=True)
@@ -96,8 +98,13 @@ def _parse_document(name: str, raw: bytes) -> dict[str, str]:
 
 
 def collect_fingerprint(spec: EnvironmentSpec, pairs: Mapping[str, str], env: Mapping[str, str],
-                        read_file: Callable[[str], bytes], fetch_url: Callable[[str], bytes]) -> Fingerprint:
-    """Read every source; a source that fails is listed in ``errors`` (the fingerprint is then partial)."""
+                        read_file: Callable[[str], bytes], fetch_url: Callable[[str], bytes],
+                        base_url: str = "") -> Fingerprint:
+    """Read every source; a source that fails is listed in ``errors`` (the fingerprint is then partial).
+
+    Keys name sources as the scenario writes them (``/config#cache``), so the same setting
+    has the same key whichever host or port the target runs on.
+    """
     values: dict[str, str] = {}
     errors: list[str] = []
     for path in spec.files:
@@ -108,7 +115,8 @@ def collect_fingerprint(spec: EnvironmentSpec, pairs: Mapping[str, str], env: Ma
     for url in spec.urls:
         shown = redact(url)
         try:
-            values.update({f"{shown}#{k}": v for k, v in _parse_document(url, fetch_url(url)).items()})
+            full = base_url + url if url.startswith("/") else url
+            values.update({f"{shown}#{k}": v for k, v in _parse_document(url, fetch_url(full)).items()})
         except Exception as exc:  # any network or HTTP failure: recorded, never fatal
             errors.append(f"{shown}: {redact(str(exc))}")
     for name in spec.env:
@@ -116,7 +124,8 @@ def collect_fingerprint(spec: EnvironmentSpec, pairs: Mapping[str, str], env: Ma
             values[f"env#{name}"] = env[name]
     for k, v in pairs.items():
         values[f"cli#{k}"] = v
-    masked = {k: mask(k, v) for k, v in sorted(values.items())}
+    masked = {k: mask(k, v) for k, v in sorted(values.items())
+              if not any(fnmatch.fnmatchcase(k, pattern) for pattern in spec.ignore)}
     digest = hashlib.sha256(json.dumps(masked, sort_keys=True).encode()).hexdigest()
     return Fingerprint(masked, digest, tuple(errors))
 

@@ -213,11 +213,8 @@ class LoadRun:
 
     def _record_environment(self) -> None:
         """The target's configuration now, as ``environment.json`` (secrets masked)."""
-        spec = self.scenario.environment
-        host = self.scenario.target.host
-        urls = tuple(host + u if u.startswith("/") else u for u in spec.urls)
-        fp = collect_fingerprint(type(spec)(spec.files, urls, spec.env), self.env_pairs, self.env,
-                                 lambda p: Path(p).read_bytes(), _fetch)
+        fp = collect_fingerprint(self.scenario.environment, self.env_pairs, self.env,
+                                 lambda p: Path(p).read_bytes(), _fetch, base_url=self.scenario.target.host)
         write_json(self.paths.root / "environment.json", fp.to_json())
 
     # -- workers -----------------------------------------------------------------

@@ -640,22 +640,22 @@ class _Builder:
         return tuple(out)
 
     def environment(self, value: Any, path: Path, target: Target | None) -> EnvironmentSpec:
-        d = self.mapping(value, path, {"files", "urls", "env"})
+        d = self.mapping(value, path, {"files", "urls", "env", "ignore"})
         if d is None:
             return EnvironmentSpec()
         lists: dict[str, tuple[str, ...]] = {}
-        for key in ("files", "urls", "env"):
+        for key in ("files", "urls", "env", "ignore"):
             items = d.get(key, [])
             if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
                 self.err(path + (key,), f"expected a list of strings, got {_kind(items)}")
                 items = []
             lists[key] = tuple(items)
-        for i, url in enumerate(lists["urls"]):
-            reason = check_host_allowed(url, target.allowed_hosts) if target else None
+        for i, url in enumerate(lists["urls"]):  # a path such as /config is read from the target itself
+            reason = check_host_allowed(url, target.allowed_hosts) if target and not url.startswith("/") else None
             if reason:
                 self.err(path + ("urls", i), reason)
         files = tuple(str(self.resolve_file(f) or f) for f in lists["files"])
-        return EnvironmentSpec(files, lists["urls"], lists["env"])
+        return EnvironmentSpec(files, lists["urls"], lists["env"], lists["ignore"])
 
     def abort(self, value: Any, path: Path, users: tuple, load: Load | None) -> tuple[AbortRule, ...]:
         if not isinstance(value, list):

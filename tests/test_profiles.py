@@ -239,7 +239,7 @@ def test_malformed_above_threshold_fails(tmp_path):
     with pytest.raises(ConfigError) as err:
         profile_from_logs([str(f)])
     assert one_line(err.value) == (
-        f"{f}:96: 5 of 100 lines (5.0%) are malformed, above --max-malformed 1.0%; this one reads 'garbage line'; "
+        f"{f}:96: 5 of 100 lines (5.00%) are malformed, above --max-malformed 1.00%; this one reads 'garbage line'; "
         "check --format/--json-fields, or raise --max-malformed")
     assert profile_from_logs([str(f)], max_malformed=0.05).malformed_count == 5
 

@@ -66,7 +66,7 @@ def test_csv_malformed_rows(tmp_path):
     with pytest.raises(ConfigError) as err:
         profile_from_rate_csv(str(f))
     (line,) = err.value.lines()
-    assert line.startswith(f"{f}:52: 1 of 51 rows (2.0%) are malformed, above --max-malformed 1.0%; expected timestamp")
+    assert line.startswith(f"{f}:52: 1 of 51 rows (1.96%) are malformed, above --max-malformed 1.00%; expected timestamp")
     assert profile_from_rate_csv(str(f), max_malformed=0.05).malformed_count == 1
 
 

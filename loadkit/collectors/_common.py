@@ -39,6 +39,10 @@ class CounterRates:
     def __init__(self) -> None:
         self._last: dict[Any, tuple[float, float]] = {}
 
+    def seed(self, key: Any, ts: float, value: float) -> None:
+        """Set the previous value of a counter not seen before (no-op for a known one)."""
+        self._last.setdefault(key, (ts, value))
+
     def rate(self, key: Any, now: float, value: float) -> float | None:
         prev = self._last.get(key)
         self._last[key] = (now, value)

@@ -75,6 +75,7 @@ class CollectorSet:
         self.missing: dict[str, str] = {}
         self.notes: dict[str, list[str]] = {}
         self.rows = 0
+        self.started_at: dict[str, float] = {}  # name → time of its baseline (the first rates count from it)
         self.cost: CollectorCost | None = None
         self._latest: dict[str, float] = {}
         self._pending: dict[str, str] = {}  # raw latest lines, decoded when asked
@@ -157,6 +158,7 @@ class CollectorSet:
             elif kind in ("started", "done"):
                 self.missing = dict(msg.get("missing", {}))
                 self.notes = {k: list(v) for k, v in msg.get("notes", {}).items()}
+                self.started_at.update(msg.get("started_at", {}))
                 if kind == "done":
                     self.rows = int(msg.get("rows", 0))
                     c = msg.get("cost", {})

@@ -113,7 +113,7 @@ class PostgresCollector(SourceBase):
         sql = (f"{_MARK} SELECT userid, queryid, query, calls, {total} FROM pg_stat_statements"
                f" WHERE dbid = {int(self._oid)} AND query NOT LIKE '%loadkit-collector%'")
         try:
-            c.execute(sql + " LIMIT 0")
+            c.execute(sql + " LIMIT 1").fetchall()
         except Exception as exc:  # noqa: BLE001 - "must be loaded via shared_preload_libraries"
             self._note(f"pg_stat_statements is installed but cannot be read ({one_line(exc)}): no top statements")
             return ""

@@ -39,6 +39,7 @@ class ScrapeCollector(SourceBase):
         self._rates = CounterRates()
         self._buckets: dict[tuple[str, str], dict[float, float]] = {}
         self._target = None
+        self._scraped_at: float | None = None  # the last successful scrape
 
     def _start(self, now: float) -> list[Row]:
         self._target = http_target(self.spec.options, self.env, timeout=5.0)
@@ -65,6 +66,7 @@ class ScrapeCollector(SourceBase):
                 self._one(now, fam.type, s.name, dict(s.labels), float(s.value), rows, hist)
         for (base, labels), cumulative in hist.items():
             rows += self._quantiles(now, base, labels, cumulative)
+        self._scraped_at = now
         return rows
 
     def _one(self, now: float, kind: str, name: str, labels: dict[str, str], value: float, rows: list[Row],
@@ -79,6 +81,8 @@ class ScrapeCollector(SourceBase):
             return
         key = format_labels(labels)
         if counter:
+            if self._scraped_at is not None:  # a series born since the last scrape started from 0 then
+                self._rates.seed((name, key), self._scraped_at, 0.0)
             rate = self._rates.rate((name, key), now, value)
             if rate is not None:
                 rows.append(self._row(now, name, rate, key))
@@ -89,7 +93,9 @@ class ScrapeCollector(SourceBase):
         prev = self._buckets.get((base, labels))
         self._buckets[(base, labels)] = cumulative
         if prev is None:
-            return []
+            if self._scraped_at is None:
+                return []
+            prev = {}  # a histogram born since the last scrape: all its observations are new
         bounds = sorted(cumulative)
         deltas = [cumulative[b] - prev.get(b, 0.0) for b in bounds]
         if any(d < 0 for d in deltas) or set(prev) - set(cumulative):  # reset or re-bucketed

@@ -31,6 +31,7 @@ class _Slot:
     collector: Collector
     rows: list[Row] = field(default_factory=list)
     started: threading.Event = field(default_factory=threading.Event)
+    started_at: float = 0.0  # the ``now`` given to start(): rates in the first row are counted from here
     samples: int = 0
     cpu_s: float = 0.0  # thread CPU spent in sample() calls
     start_cpu_s: float = 0.0
@@ -58,7 +59,7 @@ class _Loop:
     def run_one(self, slot: _Slot) -> None:
         c = slot.collector
         t0 = time.thread_time()
-        begun = time.time()
+        begun = slot.started_at = time.time()
         rows = c.start(begun)
         slot.start_cpu_s = time.thread_time() - t0
         slot.rows += rows
@@ -105,7 +106,8 @@ def main() -> int:
     for slot in loop.slots:
         slot.started.wait(max(0.0, deadline - time.monotonic()))
     startup_cpu = time.process_time() - cpu0
-    loop.emit({"t": "started", "ts": time.time(), **loop.state()})
+    loop.emit({"t": "started", "ts": time.time(), **loop.state(),
+               "started_at": {s.collector.spec.name: s.started_at for s in loop.slots if s.started.is_set()}})
     stop_now = None
     for line in sys.stdin:
         msg = json.loads(line)

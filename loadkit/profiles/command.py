@@ -65,16 +65,14 @@ class ImportReport:
         return out
 
 
-def _duration(flag: str):
-    def parse(value: str) -> float:
-        try:
-            seconds = parse_duration(value)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{flag}: {exc}") from None
-        if seconds <= 0:
-            raise argparse.ArgumentTypeError(f"{flag}: expected a positive duration such as 1s or 1m, got {value!r}")
-        return seconds
-    return parse
+def _duration(value: str) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive duration such as 1s or 1m, got {value!r}")
+    return seconds
 
 
 def _percent(value: str) -> float:
@@ -83,7 +81,7 @@ def _percent(value: str) -> float:
     try:
         return parse_percent(value)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--max-malformed: {exc}") from None
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_import_arguments(p: argparse.ArgumentParser) -> None:
@@ -93,7 +91,7 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default=None, metavar="FILE.csv",
                    help="profile to write; NAME.json and NAME.png go next to it (default: scenarios/profiles/NAME.csv)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("--interval", type=_duration("--interval"), default=None,
+    p.add_argument("--interval", type=_duration, default=None,
                    help="bucket length (default: 1s for logs, the series step for CSV/Prometheus)")
     p.add_argument("--format", dest="fmt", default="auto", choices=("auto", *LOG_FORMATS, "csv"),
                    help="source format (default: detected from the first lines)")
@@ -101,7 +99,7 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
                    help="field names of JSON-lines logs (default: guessed: time/timestamp, method, path/uri, status)")
     p.add_argument("--max-malformed", type=_percent, default=0.01, metavar="PERCENT",
                    help="fail when more lines than this are unreadable (default: 1%%)")
-    p.add_argument("--peak-window", type=_duration("--peak-window"), default=None, metavar="DURATION",
+    p.add_argument("--peak-window", type=_duration, default=None, metavar="DURATION",
                    help="length of the peak window (default: 1h, shorter for a shorter profile)")
     p.add_argument("--no-chart", dest="chart", action="store_false", help="do not draw NAME.png")
     prom = p.add_argument_group("Prometheus range query (instead of SOURCE files)")
@@ -110,9 +108,9 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
                       "'sum by (method, handler) (rate(http_requests_total[1m]))'")
     prom.add_argument("--start", default=None, help="ISO 8601, epoch seconds, or now-6h")
     prom.add_argument("--end", default="now", help="ISO 8601, epoch seconds, or now (default: now)")
-    prom.add_argument("--step", type=_duration("--step"), default=None,
+    prom.add_argument("--step", type=_duration, default=None,
                       help="query resolution (default: --interval, else 15s or coarser for long ranges)")
-    prom.add_argument("--timeout", type=_duration("--timeout"), default=30.0, help="HTTP timeout (default: 30s)")
+    prom.add_argument("--timeout", type=_duration, default=30.0, help="HTTP timeout (default: 30s)")
 
 
 def default_output(sources: list[str], prometheus: bool = False) -> Path:

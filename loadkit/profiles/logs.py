@@ -430,8 +430,8 @@ def profile_from_logs(
     if total_lines and bad / total_lines > max_malformed:
         ex = tally.examples[0]
         raise ConfigError(problems=[Problem(
-            ex.file, ex.line, "", f"{bad} of {total_lines} lines ({bad / total_lines:.1%}) are malformed, above "
-            f"--max-malformed {max_malformed:.1%}; this one reads {ex.text!r}; check --format/--json-fields, "
+            ex.file, ex.line, "", f"{bad} of {total_lines} lines ({bad / total_lines:.2%}) are malformed, above "
+            f"--max-malformed {max_malformed:.2%}; this one reads {ex.text!r}; check --format/--json-fields, "
             "or raise --max-malformed")])
     statuses.pop("", None)
     sources = [SourceInfo(s.path, _source_name(s), tally.lines.get(s.path, 0), tally.bad.get(s.path, 0))

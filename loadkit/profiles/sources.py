@@ -121,8 +121,8 @@ def profile_from_rate_csv(path: str, interval: float | None = None, max_malforme
                     bad.append(Malformed(path, lineno, ",".join(row)[:120]))
     if rows and bad_count / rows > max_malformed:
         raise ConfigError(problems=[Problem(
-            path, bad[0].line, "", f"{bad_count} of {rows} rows ({bad_count / rows:.1%}) are malformed, above "
-            f"--max-malformed {max_malformed:.1%}; expected timestamp (ISO 8601 or epoch seconds),rate "
+            path, bad[0].line, "", f"{bad_count} of {rows} rows ({bad_count / rows:.2%}) are malformed, above "
+            f"--max-malformed {max_malformed:.2%}; expected timestamp (ISO 8601 or epoch seconds),rate "
             f"(requests/s, >= 0)[,endpoint like 'GET /tickets/42']; this one reads {bad[0].text!r}")])
     return profile_from_points(points, [SourceInfo(path, "csv", rows, bad_count)], interval=interval,
                                malformed=bad, what=path)

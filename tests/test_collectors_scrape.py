@@ -1,0 +1,80 @@
+"""scrape source against the stand-in's /metrics, and histogram quantiles as Prometheus computes them."""
+
+from __future__ import annotations
+
+import http.client
+import time
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import free_port
+
+from loadkit.collectors import MetricSpec, make_collector
+from loadkit.collectors.histogram import bucket_quantile
+
+INF = float("inf")
+
+
+def scraper(url: str, **options):
+    return make_collector(MetricSpec("app", "scrape", {"url": url, **options}), {}, time.time)
+
+
+def get(url: str, path: str, n: int) -> None:
+    p = urlsplit(url)
+    conn = http.client.HTTPConnection(p.hostname, p.port, timeout=5)
+    for _ in range(n):
+        conn.request("GET", path)
+        conn.getresponse().read()
+    conn.close()
+
+
+def test_counters_become_rates_labels_kept_histograms_quantiles(standin):
+    c = scraper(standin.url + "/metrics")
+    t0 = time.time()
+    c.start(t0)
+    get(standin.url, "/tickets?limit=3", 40)
+    get(standin.url, "/health", 7)
+    t1 = time.time()
+    rows = c.sample(t1)
+    assert c.missing is None
+    by = {(m, lab): v for _, m, lab, v in rows}
+    tickets = by[("app.standin_http_requests_total", 'endpoint="/tickets",method="GET",status="200"')]
+    assert tickets * (t1 - t0) == pytest.approx(40)
+    health = by[("app.standin_http_requests_total", 'endpoint="/health",method="GET",status="200"')]
+    assert health * (t1 - t0) == pytest.approx(7)
+    p50, p95, p99 = (by[(f"app.standin_request_duration_seconds_{q}", 'endpoint="/tickets"')]
+                     for q in ("p50", "p95", "p99"))
+    assert 0 < p50 <= p95 <= p99 <= 10.0
+    count = by[("app.standin_request_duration_seconds_count", 'endpoint="/tickets"')]
+    assert count * (t1 - t0) == pytest.approx(40)
+
+
+def test_include_filters_families(standin):
+    c = scraper(standin.url + "/metrics", include=["^standin_db_"])
+    c.start(time.time())
+    rows = c.sample(time.time() + 0.01)
+    assert rows and {m for _, m, _, _ in rows} <= {"app.standin_db_queries_total", "app.standin_db_transactions_total"}
+
+
+@pytest.mark.parametrize("path, reason", [("/nope", "HTTP 404"), ("/health", "not the Prometheus text format")])
+def test_bad_endpoints_are_missing(standin, path, reason):
+    c = scraper(standin.url + path)
+    assert c.start(time.time()) == [] and reason in c.missing, c.missing
+
+
+def test_connection_refused_is_missing_and_recovers_never_raises():
+    url = f"http://user:pw-xyz@127.0.0.1:{free_port()}/metrics"
+    c = scraper(url)
+    assert c.start(time.time()) == [] and c.sample(time.time()) == [] and c.stop(time.time()) == []
+    assert "Connection refused" in c.missing and "pw-xyz" not in c.missing
+
+
+def test_histogram_quantile_matches_prometheus():
+    # 100 observations: 10 ≤ 0.1, 80 in (0.1, 0.5], 10 in (0.5, 1]
+    b = [(0.1, 10.0), (0.5, 90.0), (1.0, 100.0), (INF, 100.0)]
+    assert bucket_quantile(0.5, b) == pytest.approx(0.1 + 0.4 * (40 / 80))
+    assert bucket_quantile(0.05, b) == pytest.approx(0.05)  # lowest bucket starts at 0
+    assert bucket_quantile(0.95, b) == pytest.approx(0.5 + 0.5 * 0.5)
+    assert bucket_quantile(0.99, [(0.1, 10.0), (INF, 100.0)]) == 0.1  # in +Inf: the highest finite bound
+    assert bucket_quantile(0.5, [(0.1, 0.0), (INF, 0.0)]) is None
+    assert bucket_quantile(0.5, [(0.1, 3.0)]) is None  # no +Inf bucket
