@@ -1,6 +1,7 @@
 """The environment fingerprint: flattening, masking, partial sources, drift."""
 
 import json
+from pathlib import Path
 
 from loadkit.fingerprint import Change, EnvironmentSpec, collect_fingerprint, drift, flatten, mask
 
@@ -28,7 +29,7 @@ def test_collect_from_files_urls_env_and_pairs(tmp_path):
         return pages[url]
 
     fp = collect_fingerprint(spec, {"BUILD": "42"}, {"RELEASE": "1.2", "OTHER": "x"},
-                             lambda p: open(p, "rb").read(), fetch, base_url="http://t")
+                             lambda p: Path(p).read_bytes(), fetch, base_url="http://t")
     v = fp.values
     assert v[f"{tmp_path}/app.yaml#db.pool"] == "10" and v[f"{tmp_path}/app.yaml#feature"] == "true"
     assert v[f"{tmp_path}/app.env#WORKERS"] == "4"
@@ -36,7 +37,7 @@ def test_collect_from_files_urls_env_and_pairs(tmp_path):
     assert v["env#RELEASE"] == "1.2" and "env#OTHER" not in v and v["cli#BUILD"] == "42"
     assert "s3cret" not in json.dumps(fp.to_json()) and "zzz" not in json.dumps(fp.to_json())
     assert len(fp.errors) == 2 and any("gone.yaml" in e for e in fp.errors)
-    again = collect_fingerprint(spec, {"BUILD": "42"}, {"RELEASE": "1.2"}, lambda p: open(p, "rb").read(), fetch,
+    again = collect_fingerprint(spec, {"BUILD": "42"}, {"RELEASE": "1.2"}, lambda p: Path(p).read_bytes(), fetch,
                                 base_url="http://t")
     assert again.hash == fp.hash
 
