@@ -31,6 +31,7 @@ SCHEMA = pa.schema([
     ("status", pa.int32()),        # HTTP status; 0 when no response; null when not HTTP
     ("error", pa.string()),        # null on success
     ("worker", pa.string()),       # "local" or the Locust worker id
+    ("intended_ts", pa.float64()),  # open model: the scheduled start; latency_ms counts from it. Null when closed
 ])
 COLUMNS = SCHEMA.names
 MAX_ERROR_CHARS = 300
@@ -46,9 +47,10 @@ class SampleBuffer:
 
     def on_request(self, request_type: str, name: str, response_time: float, response_length: int,
                    response: Any = None, exception: BaseException | None = None, start_time: float | None = None,
-                   **_: Any) -> None:
+                   context: dict | None = None, **_: Any) -> None:
+        intended = context.get("intended") if context else None
         self.rows.append((start_time, name, request_type, response_time, response_length,
-                          getattr(response, "status_code", None), exception))
+                          getattr(response, "status_code", None), exception, intended))
         self.count += 1
 
     def __len__(self) -> int:
@@ -59,14 +61,17 @@ class SampleBuffer:
         rows, self.rows = self.rows, []
         if not rows:
             return {c: [] for c in COLUMNS}
-        ts, name, method, latency, size, status, exc = (list(col) for col in zip(*rows, strict=True))
+        ts, name, method, latency, size, status, exc, intended = (list(col) for col in zip(*rows, strict=True))
         return {
             "ts": ts, "endpoint": name, "method": method,
-            "latency_ms": [float(v) for v in latency],
+            # open model: from the intended start, so time spent waiting for a free user counts (wrk2)
+            "latency_ms": [float(v) if i is None else float(v) + max(0.0, (t - i) * 1000.0)
+                           for v, t, i in zip(latency, ts, intended, strict=True)],
             "bytes": [int(v or 0) for v in size],
             "status": status,
             "error": [None if e is None else _error_text(e) for e in exc],
             "worker": [self.worker] * len(rows),
+            "intended_ts": intended,
         }
 
 

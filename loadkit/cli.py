@@ -96,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--master", required=True, metavar="HOST:PORT")
     worker.add_argument("--host", default=None)
     worker.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    worker.add_argument("--stream", type=int, default=1, help="random stream of this worker (distinct per worker)")
+    worker.add_argument("--stream", type=int, default=1, help="this worker's number, 1..--streams (random stream, "
+                        "share of an open-model schedule)")
+    worker.add_argument("--streams", type=int, default=1, help="number of workers sharing the load")
     worker.add_argument("--parent-pid", type=int, default=None, help="quit when this process (the master) is gone")
     worker.add_argument("--max-seconds", type=float, default=None, help="quit after this many seconds in any case")
     return p
@@ -347,8 +349,17 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise ConfigError(f"--master: expected HOST:PORT, got {args.master!r}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when to stop
     scenario = load_scenario(args.scenario, overrides=args.set, host=args.host)
-    env = Environment(user_classes=build_user_classes(scenario, stream=args.stream), host=scenario.target.host,
-                      catch_exceptions=True)
+    if scenario.load.open is not None:
+        from .openmodel import Schedule
+        from .users import build_open_user
+
+        schedule = Schedule(scenario.load.open, args.stream - 1, args.streams, scenario.seed)
+        classes = [build_open_user(scenario, schedule, args.stream)]
+    else:
+        schedule, classes = None, build_user_classes(scenario, stream=args.stream)
+    env = Environment(user_classes=classes, host=scenario.target.host, catch_exceptions=True)
+    if schedule is not None:
+        env.events.test_start.add_listener(lambda **_: schedule.begin(time.time()))
     started = time.monotonic()
     holder: list = []
 

@@ -46,8 +46,9 @@ def judge_run(run_dir: Path, checks: tuple[Check, ...], compare: tuple[CompareCh
                                          if r.run_id != manifest["run_id"]]
         current = aggregates_from_summary({**summary.to_json(), "metrics": summary_json.get("metrics", metrics or {})})
         comparisons = compare_all(compare, current, [r.aggregates for r in runs], sorted(summary.endpoints))
-        notes.append(f"baseline {manifest['scenario']['name']}/{environment}: {len(runs)} run(s)"
-                     + (f", latest {runs[-1].run_id}" if runs else ""))
+        if compare:
+            notes.append(f"baseline {manifest['scenario']['name']}/{environment}: {len(runs)} run(s)"
+                         + (f", latest {runs[-1].run_id}" if runs else ""))
         env_file = run_dir / "environment.json"
         if runs and env_file.exists():
             fp = read_json(env_file)

@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import gevent
+import numpy as np
 from locust.env import Environment
 from locust.runners import STATE_STOPPED, MasterRunner
 
@@ -36,11 +37,12 @@ from .errors import RunError
 from .fingerprint import collect_fingerprint
 from .judge import judge_run
 from .live import LiveWindow
+from .openmodel import Schedule, check_interval, intended_counts, shortfalls
 from .progress import Progress
 from .results import RunPaths, git_commit, iso, new_run_dir, strip_credentials, summarize_run, versions, write_json
 from .scenario import Scenario
 from .shape import StagesShape
-from .users import build_user_classes
+from .users import build_open_user, build_user_classes
 from .verdict import Verdict
 
 __all__ = ["LoadRun", "RunOutcome", "probe_target"]
@@ -126,7 +128,9 @@ class LoadRun:
         if unreachable:
             return self._finish(manifest, started, started, "error", unreachable, 0, 0)
         self._record_environment()
-        env = Environment(user_classes=build_user_classes(self.scenario), host=self.scenario.target.host,
+        schedule = Schedule(self.scenario.load.open, 0, 1, self.scenario.seed) if self.scenario.load.open else None
+        classes = [build_open_user(self.scenario, schedule)] if schedule else build_user_classes(self.scenario)
+        env = Environment(user_classes=classes, host=self.scenario.target.host,
                           shape_class=StagesShape(self.scenario.load.stages), catch_exceptions=True)
         receiver: MasterReceiver | None = None
         buffer: SampleBuffer | None = None
@@ -146,6 +150,8 @@ class LoadRun:
             sampler = ProcessSampler(self.target_pid) if self.target_pid else None
             started = self.clock()
             manifest["start"] = iso(started)  # the load's start: the checked window counts from here
+            if schedule is not None and not self.workers:
+                schedule.begin(started)
             runner.start_shape()
             status, reason = self._drive(env, runner, started, buffer, sampler)
             ended = self.clock()
@@ -164,6 +170,12 @@ class LoadRun:
                     manifest.setdefault("warnings", []).append(f"target CPU: {sampler.missing}")
             total = env.stats.total
             manifest["workers"] = self.workers
+            self.writer.flush()
+            self.writer.wait()
+            if self.scenario.load.open is not None and status == "complete":
+                short = self._rates(started, ended)
+                if short:
+                    status, reason = "error", short
             return self._finish(manifest, started, ended, status, reason, total.num_requests, total.num_failures)
         finally:
             self._stop_workers()
@@ -206,6 +218,37 @@ class LoadRun:
         return Progress(min(elapsed, duration), duration, runner.user_count, total.current_rps, p95,
                         total.num_requests, total.num_failures)
 
+    def _rates(self, started: float, ended: float) -> str:
+        """Write intended vs achieved starts per interval (``rate.parquet``); why the run is invalid, if it is."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        load = self.scenario.load.open
+        assert load is not None
+        interval = check_interval(load.peak_rate)
+        span = min(load.duration, ended - started)
+        n = int(span // interval)  # complete intervals only
+        if n < 1:
+            return ""
+        intended = intended_counts(load, interval, n * interval)
+        starts = np.empty(0)
+        if self.writer.parts:
+            table = pq.read_table(self.writer.parts_dir, columns=["ts", "intended_ts"])
+            ts, planned = table.column("ts").to_numpy(), table.column("intended_ts").to_numpy(zero_copy_only=False)
+            starts = ts[~np.isnan(planned.astype(float))]
+        idx = ((starts - started) // interval).astype(int)
+        achieved = np.bincount(idx[(idx >= 0) & (idx < n)], minlength=n)[:n]
+        table = pa.table({"ts": [started + i * interval for i in range(n)], "interval_s": [interval] * n,
+                          "intended": intended / interval, "achieved": achieved / interval})
+        pq.write_table(table, self.paths.root / "rate.parquet")
+        bad = shortfalls(intended, achieved, interval)
+        if not bad:
+            return ""
+        offset, want, got = bad[0]
+        return (f"the load generator fell behind: {got:.1f}/s achieved of {want:.1f}/s intended at "
+                f"{offset:g}s ({len(bad)} interval(s) short by more than 5%); the target was not the limit: "
+                f"raise load.concurrency (now {load.concurrency}) or add --workers")
+
     def _on_rows(self, cols: dict) -> None:
         self.writer.add(cols)
         if self.scenario.abort:
@@ -220,7 +263,8 @@ class LoadRun:
     # -- workers -----------------------------------------------------------------
     def _start_workers(self, runner: MasterRunner) -> None:
         cmd = [sys.executable, "-m", "loadkit", "worker", self.scenario.file,
-               "--master", f"127.0.0.1:{runner.master_bind_port}", "--host", self.scenario.target.host]
+               "--master", f"127.0.0.1:{runner.master_bind_port}", "--host", self.scenario.target.host,
+               "--streams", str(self.workers)]
         for item in self.scenario.overrides:
             cmd += ["--set", item]
         deadline_s = self.scenario.load.duration + 120  # a worker never outlives its run by much
@@ -284,7 +328,12 @@ class LoadRun:
             "checks": [{"check": c.text, "severity": c.severity} for c in s.checks],
             "compare": [c.text for c in s.compare],
             "abort": [a.text for a in s.abort],
+            "load": s.load.kind,
             "stages": [{"duration_s": st.duration, "users": st.users, "spawn_rate": st.spawn_rate} for st in s.load.stages],
+            "open_model": None if s.load.open is None else {
+                "source": s.load.open.source, "concurrency": s.load.open.concurrency,
+                "arrivals": s.load.open.arrivals, "peak_rate": s.load.open.peak_rate,
+                "mix": dict(s.load.open.mix), "unmapped": [{"endpoint": e, "share": sh} for e, sh in s.load.open.unmapped]},
             "versions": versions(),
             "git": git_commit(Path.cwd()),
         }
@@ -296,6 +345,15 @@ class LoadRun:
         summary = summarize_run(self.paths.samples, started + warmup, max(ended, started + warmup))
         if status == "complete" and samples == 0:
             status, reason = "error", "no request completed"
+        t = started
+        for st in manifest.get("stages", []):  # when each stage ran, for per-step analysis (capacity)
+            ran = t < ended
+            st["start"], st["end"] = (t, min(t + st["duration_s"], ended)) if ran else (None, None)
+            t += st["duration_s"]
+        if self.scenario.load.open and self.scenario.load.open.unmapped:
+            manifest.setdefault("warnings", []).append(
+                "profile endpoints with no request in map: " + ", ".join(
+                    f"{e} ({sh:.1%})" for e, sh in self.scenario.load.open.unmapped[:10]))
         manifest.update({"status": status, "reason": reason, "end": iso(ended), "duration_s": round(ended - started, 3),
                          "samples": samples, "locust_totals": {"requests": locust_requests, "failures": locust_failures}})
         body = summary.to_json()

@@ -10,15 +10,18 @@ import base64
 import itertools
 import random
 import re
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import gevent
 from locust import FastHttpUser, User, between, constant, constant_pacing, task
 
+from .openmodel import Schedule
 from .scenario import Auth, LocustUserRef, Request, Scenario, Var, Wait, YamlUser, import_locust_class
 
-__all__ = ["build_user_classes"]
+__all__ = ["build_user_classes", "build_open_user"]
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)(?:\.([\w-]+))?\}(?!\})")
 _TOKEN = re.compile(r"\{\{|\}\}|(?<!\{)\{([A-Za-z_]\w*)(?:\.([\w-]+))?\}(?!\})")
@@ -141,12 +144,14 @@ class _Prepared:
         self.templated = bool(self.uses) or any("{{" in t or "}}" in t for t in _strings_of(
             [req.path, self.headers, req.json, req.data]))
 
-    def issue(self, user: FastHttpUser, rng: random.Random, variables: _Vars) -> None:
+    def issue(self, user: FastHttpUser, rng: random.Random, variables: _Vars, intended: float | None = None) -> None:
         r = self.req
         t = self.templated
         values = variables.draw(rng, self.uses) if self.uses else {}
         path = str(_render(r.path, values)) if t else r.path
         kwargs: dict[str, Any] = {"name": r.name}
+        if intended is not None:
+            kwargs["context"] = {"intended": intended}
         if self.headers:
             kwargs["headers"] = _render(self.headers, values) if t else self.headers
         if r.json is not None:
@@ -166,6 +171,50 @@ class _Prepared:
                 resp.failure(f"response does not contain {r.expect_contains!r}")
             else:
                 resp.success()
+
+
+def build_open_user(scenario: Scenario, schedule: Schedule, stream: int = 0) -> type[FastHttpUser]:
+    """One user class for an open-model load: each user takes the next scheduled start, waits for
+    it, and issues a request drawn from the mix. The number of users is the concurrency cap."""
+    load = scenario.load.open
+    assert load is not None
+    target = scenario.target
+    entries: list[tuple[_Prepared, _Vars, float]] = []
+    mix = dict(load.mix)
+    for spec in scenario.users:
+        if not isinstance(spec, YamlUser):
+            continue
+        base_headers = target.headers + spec.headers + _auth_header(spec.auth or target.auth)
+        variables = _Vars(spec.vars)
+        total = sum(r.weight for r in spec.requests) or 1.0
+        for r in spec.requests:
+            weight = mix.get(r.name, 0.0) if mix else spec.weight * r.weight / total
+            if weight > 0:
+                entries.append((_Prepared(r, base_headers), variables, weight))
+    weights = list(itertools.accumulate(w for _, _, w in entries))
+    seeds = itertools.count()
+
+    def on_start(self: FastHttpUser) -> None:
+        seed = None if scenario.seed is None else (scenario.seed, stream, -1, next(seeds))
+        self._lk_rng = random.Random(None if seed is None else hash(seed))
+
+    @task
+    def next_arrival(self: FastHttpUser) -> None:
+        t = schedule.next()
+        if t is None:  # the schedule is done: idle until the run ends
+            gevent.sleep(0.5)
+            return
+        delay = t - time.time()
+        if delay > 0:
+            gevent.sleep(delay)
+        rng: random.Random = self._lk_rng
+        prepared, variables, _ = rng.choices(entries, cum_weights=weights)[0]
+        prepared.issue(self, rng, variables, intended=t)
+
+    return type("OpenModelUser", (FastHttpUser,), {
+        "host": target.host, "weight": 1, "wait_time": constant(0), "tasks": [next_arrival],
+        "on_start": on_start, "__module__": __name__,
+    })
 
 
 def _yaml_class(spec: YamlUser, scenario: Scenario, index: int, stream: int) -> type[FastHttpUser]:

@@ -88,6 +88,8 @@ def stages_from_manifest(manifest: dict[str, Any], where: str = "manifest.json")
         raise ConfigError(f"{where}: 'stages' must be a list of {{start, end, users}}")
     stages = []
     for i, s in enumerate(raw):
+        if isinstance(s, dict) and s.get("start") is None and "users" in s:
+            continue  # a stage the run never reached (stopped early)
         try:
             stage = Stage(float(s["start"]), float(s["end"]), float(s["users"]))
         except (KeyError, TypeError, ValueError):

@@ -30,6 +30,7 @@ class MetricSpec:
 class Collector(Protocol):
     spec: MetricSpec
     missing: str | None  # why this source has no (more) data; None while healthy
+    notes: list[str]  # plain remarks that are not failures (e.g. "pg_stat_statements is not installed")
 
     def start(self, now: float) -> list[Row]:
         """Connect and read the starting counters (counters become rates from here)."""
