@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     remove.add_argument("run_id")
     _baseline_options(remove)
 
+    rep = sub.add_parser("report", help="write the self-contained HTML report of a finished run")
+    rep.add_argument("run_dir", type=Path)
+    rep.add_argument("-o", "--output", type=Path, default=None, metavar="FILE",
+                     help="the HTML file (default: RUN_DIR/report.html); charts are written beside it as PNG")
+    _baseline_options(rep)
+
     cap = sub.add_parser("capacity", help="fit the Universal Scalability Law to measured load levels; headroom")
     cap.add_argument("sources", nargs="+", metavar="SOURCE",
                      help="a CSV (concurrency,throughput[,latency_ms]), one step-load run folder, or several run folders")
@@ -275,6 +281,14 @@ def _finish_verdict(verdict, run_dir: Path, args: argparse.Namespace, out: TextI
     print(f"results: {run_dir}", file=out)
     manifest = read_json(run_dir / "manifest.json")
     name = manifest["scenario"]["name"]
+    try:
+        from .baseline import BaselineStore
+        from .report import write_report
+
+        files = write_report(run_dir, baselines=BaselineStore(args.baselines, args.keep), environment=args.env)
+        print(f"report: {files.html}", file=out)
+    except LoadkitError as exc:  # a report problem is shown, never changes the verdict
+        print(f"loadkit: warning: no report: {exc}", file=out)
     if args.junit:
         write_text(args.junit, junit_xml(verdict, f"loadkit.{name}", manifest.get("duration_s") or 0.0))
     if args.markdown:
@@ -385,6 +399,17 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_PASS
 
 
+def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .baseline import BaselineStore
+    from .report import write_report
+
+    files = write_report(args.run_dir, args.output, BaselineStore(args.baselines, args.keep), args.env)
+    for line in files.missing:
+        print(f"note: {line}", file=out)
+    print(f"report: {files.html}" + "".join(f"\nchart: {c}" for c in files.charts), file=out)
+    return EXIT_PASS
+
+
 def _cmd_capacity(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import json
 
@@ -416,5 +441,5 @@ def _cmd_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 _COMMANDS = {"run": _cmd_run, "demo": _cmd_demo, "validate": _cmd_validate, "target": _cmd_target,
-             "worker": _cmd_worker, "compare": _cmd_compare, "baseline": _cmd_baseline, "capacity": _cmd_capacity,
+             "worker": _cmd_worker, "compare": _cmd_compare, "baseline": _cmd_baseline, "capacity": _cmd_capacity, "report": _cmd_report,
              "profile": _cmd_profile}

@@ -55,6 +55,7 @@ def judge_run(run_dir: Path, checks: tuple[Check, ...], compare: tuple[CompareCh
             changes = drift(runs[-1].fingerprint, fp.get("values", {}))
             notes += [f"environment fingerprint incomplete: {e}" for e in fp.get("errors", [])]
     verdict = evaluate(checks, summary, manifest.get("status", "error"), manifest.get("reason", ""),
-                       comparisons, changes, notes)
+                       comparisons, changes, notes, summary_json.get("metrics") or metrics or {},
+                       manifest.get("metrics_missing") or {})
     write_json(run_dir / "verdict.json", verdict.to_json())
     return verdict

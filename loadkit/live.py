@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,14 +45,25 @@ class LiveWindow:
         while self._batches and self._batches[0][0].max() < now - self.horizon:
             self._batches.popleft()
 
-    def check(self, rules: tuple[AbortRule, ...], now: float, elapsed: float) -> Trip | None:
-        """The first rule whose condition held over its trailing window, once the run is that old."""
+    def check(self, rules: tuple[AbortRule, ...], now: float, elapsed: float,
+              metrics: Mapping[str, Sequence[tuple[float, float]]] | None = None) -> Trip | None:
+        """The first rule whose condition held over its trailing window, once the run is that old.
+
+        ``metrics`` holds the recent (time, value) samples of collected metrics named in rules.
+        """
         self._trim(now)
-        if not self._batches:
-            return None
-        ts, ep, lat, failed = (np.concatenate(parts) for parts in zip(*self._batches, strict=True))
+        empty = np.empty(0)
+        ts, ep, lat, failed = ((np.concatenate(parts) for parts in zip(*self._batches, strict=True))
+                               if self._batches else (empty, empty.astype(object), empty, empty.astype(bool)))
         for rule in rules:
             if elapsed < rule.seconds:
+                continue
+            if rule.check.kind == "metric":
+                series = [v for t, v in (metrics or {}).get(rule.check.metric or "", ()) if t >= now - rule.seconds]
+                if len(series) >= max(1, int(rule.seconds) - 1):
+                    value = {"max": max, "min": min}.get(rule.check.stat or "", lambda x: sum(x) / len(x))(series)
+                    if rule.check.holds(value):
+                        return Trip(rule, value)
                 continue
             inside = ts >= now - rule.seconds
             if rule.check.endpoint is not None:

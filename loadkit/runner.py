@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,10 @@ import numpy as np
 from locust.env import Environment
 from locust.runners import STATE_STOPPED, MasterRunner
 
-from .analysis import Summary
+from .analysis import Summary, summarize_metrics
 from .baseline import BaselineStore
 from .capture import PartWriter, SampleBuffer, attach_recorder
-from .collectors import ProcessSampler, write_metrics
+from .collectors import CollectorSet, MetricSpec
 from .distributed import MasterReceiver
 from .errors import RunError
 from .fingerprint import collect_fingerprint
@@ -114,6 +115,8 @@ class LoadRun:
         self.writer = PartWriter(self.paths.root, chunk_rows, run_in=_in_thread)
         self._stop_reason: str | None = None
         self.live = LiveWindow(max((r.seconds for r in scenario.abort), default=0.0) + 1.0)
+        self._metric_history: dict[str, deque] = {
+            r.check.metric: deque(maxlen=int(r.seconds) + 5) for r in scenario.abort if r.check.metric}
         self._procs: list[subprocess.Popen] = []
 
     def interrupt(self, reason: str = "interrupted by signal") -> None:
@@ -147,13 +150,14 @@ class LoadRun:
                 runner = env.create_local_runner()
                 buffer = SampleBuffer()
                 attach_recorder(env.events, buffer)
-            sampler = ProcessSampler(self.target_pid) if self.target_pid else None
+            collectors = self._collectors()
+            collectors.start()  # before the load: counters become rates from here
             started = self.clock()
             manifest["start"] = iso(started)  # the load's start: the checked window counts from here
             if schedule is not None and not self.workers:
                 schedule.begin(started)
             runner.start_shape()
-            status, reason = self._drive(env, runner, started, buffer, sampler)
+            status, reason = self._drive(env, runner, started, buffer, collectors)
             ended = self.clock()
             runner.stop()
             if receiver is not None:
@@ -163,11 +167,16 @@ class LoadRun:
                 runner.quit()
             if buffer is not None:
                 self._on_rows(buffer.take())
-            if sampler is not None:
-                sampler.sample()
-                write_metrics(self.paths.metrics, sampler.rows)
-                if sampler.missing:
-                    manifest.setdefault("warnings", []).append(f"target CPU: {sampler.missing}")
+            collectors.stop(ended)
+            manifest["metrics"] = [{"name": m.name, "source": m.source} for m in collectors.specs]
+            manifest["metrics_missing"] = dict(collectors.missing)
+            for name, reason in collectors.missing.items():
+                manifest.setdefault("warnings", []).append(f"metric source {name!r} failed: {reason}")
+            for name, lines in collectors.notes.items():
+                manifest.setdefault("warnings", []).extend(f"metric source {name!r}: {line}" for line in lines)
+            if collectors.cost is not None:
+                manifest["collector_cost"] = {"cpu_ms_per_sample": round(collectors.cost.cpu_ms_per_sample(), 3),
+                                              "samples": collectors.cost.samples}
             total = env.stats.total
             manifest["workers"] = self.workers
             self.writer.flush()
@@ -181,7 +190,7 @@ class LoadRun:
             self._stop_workers()
 
     def _drive(self, env: Environment, runner, started: float, buffer: SampleBuffer | None,
-               sampler: ProcessSampler | None) -> tuple[str, str]:
+               collectors: CollectorSet) -> tuple[str, str]:
         """Wait out the stages, sampling and reporting progress, until done or told to stop."""
         duration = self.scenario.load.duration
         next_report = started + self.progress_interval
@@ -194,9 +203,12 @@ class LoadRun:
                 next_tick += 1.0
                 if buffer is not None:
                     self._on_rows(buffer.take())
-                if sampler is not None:
-                    sampler.sample()
-                trip = self.live.check(self.scenario.abort, now, now - started) if self.scenario.abort else None
+                history = self._metric_history
+                for metric in history:
+                    value = collectors.latest(metric)
+                    if value is not None:
+                        history[metric].append((now, value))
+                trip = self.live.check(self.scenario.abort, now, now - started, history) if self.scenario.abort else None
                 if trip is not None:
                     return "aborted", trip.reason
             if now >= next_flush:  # a part file at least every 10 s: a hard kill loses little
@@ -217,6 +229,32 @@ class LoadRun:
         p95 = total.get_current_response_time_percentile(0.95) if total.num_requests else None
         return Progress(min(elapsed, duration), duration, runner.user_count, total.current_rps, p95,
                         total.num_requests, total.num_failures)
+
+    def _metrics_summary(self, summary: Summary) -> dict:
+        if not self.paths.metrics.exists():
+            return {}
+        import pyarrow.parquet as pq
+
+        from .collectors import SOURCES
+        from .collectors.base import series_key
+
+        t = pq.read_table(self.paths.metrics)
+        if t.num_rows == 0:
+            return {}
+        metric = t.column("metric").to_pylist()
+        labels = t.column("labels").to_pylist()
+        keys = np.array([series_key(m, lab) for m, lab in zip(metric, labels, strict=True)], dtype=object)
+        units = {f"{m.name}.{f.name}": f.unit for m in self._specs for f in SOURCES[m.source].fields if f.name}
+        return summarize_metrics(t.column("ts").to_numpy(), keys, t.column("value").to_numpy(), units,
+                                 summary.window_start, summary.window_end, summary.requests.total)
+
+    def _collectors(self) -> CollectorSet:
+        """The scenario's metric sources, plus the target process when its pid is known (demo)."""
+        specs = list(self.scenario.metrics)
+        if self.target_pid and not any(m.name == "target" for m in specs):
+            specs.append(MetricSpec("target", "process", {"pid": self.target_pid}))
+        self._specs = specs
+        return CollectorSet(specs, self.env, self.paths.metrics if specs else None)
 
     def _rates(self, started: float, ended: float) -> str:
         """Write intended vs achieved starts per interval (``rate.parquet``); why the run is invalid, if it is."""
@@ -358,6 +396,7 @@ class LoadRun:
                          "samples": samples, "locust_totals": {"requests": locust_requests, "failures": locust_failures}})
         body = summary.to_json()
         body["window"]["warmup_s"] = warmup
+        body["metrics"] = self._metrics_summary(summary)
         write_json(self.paths.summary, body)
         write_json(self.paths.manifest, manifest)
         verdict = judge_run(self.paths.root, self.scenario.checks, self.scenario.compare, self.baselines,

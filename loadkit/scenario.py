@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .checks import Check, parse_check
+from .collectors.base import MetricSpec
 from .compare import CompareCheck, parse_compare
 from .errors import ConfigError, Problem
 from .fingerprint import EnvironmentSpec
@@ -158,6 +159,7 @@ class Scenario:
     compare: tuple[CompareCheck, ...] = ()
     environment: EnvironmentSpec = EnvironmentSpec()
     abort: tuple[AbortRule, ...] = ()
+    metrics: tuple[MetricSpec, ...] = ()
 
     @property
     def endpoint_names(self) -> frozenset[str]:
@@ -280,7 +282,7 @@ class _Builder:
     # -- sections ------------------------------------------------------------
     def scenario(self, text: str, overrides: list[str]) -> Scenario | None:
         d = self.mapping(self.src.data, (), {"name", "description", "target", "users", "load", "checks", "seed",
-                                             "compare", "environment", "abort"},
+                                             "compare", "environment", "abort", "metrics"},
                          {"name", "target", "users", "load"})
         if d is None:
             return None
@@ -294,6 +296,7 @@ class _Builder:
                 if isinstance(user, YamlUser):
                     self.placeholders(target.headers, ("target", "headers"), {v.name: v for v in user.vars})
         load = self.load(d["load"], ("load",), users) if "load" in d else None
+        metrics = self.metrics(d.get("metrics") or [], ("metrics",))
         checks = self.checks(d.get("checks") or [], ("checks",), users)
         compare = self.compare(d.get("compare") or [], ("compare",), users)
         environment = self.environment(d.get("environment") or {}, ("environment",), target)
@@ -303,7 +306,7 @@ class _Builder:
             return None
         digest = hashlib.sha256(text.encode()).hexdigest()
         return Scenario(name, str(d.get("description") or ""), self.src.file, digest, target, users, load, checks,
-                        None if seed is None else int(seed), tuple(overrides), compare, environment, abort)
+                        None if seed is None else int(seed), tuple(overrides), compare, environment, abort, metrics)
 
     def target(self, value: Any, path: Path) -> Target | None:
         d = self.mapping(value, path, {"host", "allowed_hosts", "headers", "auth"}, {"host"})
@@ -820,6 +823,41 @@ class _Builder:
             return None, unmapped
         return tuple(sorted(weights.items())), unmapped
 
+    def metrics(self, value: Any, path: Path) -> tuple[MetricSpec, ...]:
+        """The ``metrics:`` sources; what each accepts and yields comes from loadkit.collectors.SOURCES."""
+        from .collectors import SOURCES, check_spec
+
+        self.metric_units: dict[str, str] = {}
+        self.metric_prefixes: list[str] = []
+        if not isinstance(value, list):
+            self.err(path, f"expected a list of {{name, source, ...}} entries, got {_kind(value)}")
+            return ()
+        out: list[MetricSpec] = []
+        for i, item in enumerate(value):
+            p = path + (i,)
+            if not isinstance(item, dict) or "name" not in item or "source" not in item:
+                self.err(p, "expected a mapping with name and source (process, host, postgres, mysql, scrape, prometheus)")
+                continue
+            name, source = str(item["name"]), str(item["source"])
+            interval = self.duration(item.get("interval", 1), p + ("interval",)) or 1.0
+            options = {k: v for k, v in item.items() if k not in ("name", "source", "interval")}
+            spec, problems = check_spec(MetricSpec(name, source, options, interval))
+            for problem in problems:
+                key = next((k for k in options if f" {k} " in problem or f"{k!r}" in problem), "")
+                self.err(p + ((key,) if key else ()), problem)
+            if any(m.name == name for m in out):
+                self.err(p + ("name",), f"duplicate metrics name {name!r}")
+            if problems:
+                continue
+            info = SOURCES[source]
+            for f in info.fields:
+                if f.name:
+                    self.metric_units[f"{name}.{f.name}"] = f.unit
+            if info.open_fields:
+                self.metric_prefixes.append(name)
+            out.append(spec)
+        return tuple(out)
+
     def known_endpoints(self, users: tuple) -> set[str] | None:
         """Request names checks may use; None when Locust classes may name requests we cannot see."""
         if any(isinstance(u, LocustUserRef) for u in users):
@@ -842,9 +880,11 @@ class _Builder:
                 self.err(path + (i,), f"compare {c.text!r} names unknown endpoint {c.endpoint!r} "
                                       f"(known: {', '.join(sorted(endpoints)) or 'none'}; * means every endpoint)")
                 continue
-            if c.metric not in ("latency", "error_rate", "rps"):
+            base = c.metric.split("{", 1)[0]
+            if c.metric not in ("latency", "error_rate", "rps") and base not in self.metric_units and not any(
+                    base == p or base.startswith(p + ".") for p in self.metric_prefixes):
                 self.err(path + (i,), f"compare {c.text!r}: unknown metric {c.metric!r} (expected latency, "
-                                      "error_rate or rps)")
+                                      f"error_rate, rps or a collected metric: {', '.join(sorted(self.metric_units)) or 'none'})")
                 continue
             out.append(c)
         return tuple(out)
@@ -879,9 +919,13 @@ class _Builder:
                 continue
             seconds = self.duration(m.group("dur"), path + (i,))
             try:
-                check = parse_check(m.group("cond"), self.known_endpoints(users))
+                check = parse_check(m.group("cond"), self.known_endpoints(users), metrics=self.metric_units,
+                                    metric_prefixes=self.metric_prefixes)
             except ValueError as exc:
                 self.err(path + (i,), str(exc))
+                continue
+            if check.kind == "metric" and check.stat == "per_request":
+                self.err(path + (i,), f"abort {item!r}: per_request is known only after the run; use mean or max")
                 continue
             if check.kind in ("requests", "failures"):
                 self.err(path + (i,), f"abort {item!r}: use error_rate, rps or a latency statistic, not a count")
@@ -899,18 +943,20 @@ class _Builder:
         out = []
         for i, item in enumerate(value):
             p = path + (i,)
-            severity = "fail"
+            severity = nodata = "fail"
             if isinstance(item, dict):
-                d = self.mapping(item, p, {"check", "severity"}, {"check"})
+                d = self.mapping(item, p, {"check", "severity", "nodata"}, {"check"})
                 if d is None or "check" not in d:
                     continue
-                severity = str(d.get("severity", "fail"))
-                if severity not in ("fail", "warn"):
-                    self.err(p + ("severity",), f"expected fail or warn, got {severity!r}")
+                severity, nodata = str(d.get("severity", "fail")), str(d.get("nodata", "fail"))
+                bad = [k for k, v in (("severity", severity), ("nodata", nodata)) if v not in ("fail", "warn")]
+                for k in bad:
+                    self.err(p + (k,), f"expected fail or warn, got {d[k]!r}")
+                if bad:
                     continue
                 item = d["check"]
             try:
-                out.append(parse_check(item, endpoints, severity))
+                out.append(parse_check(item, endpoints, severity, self.metric_units, self.metric_prefixes, nodata))
             except ValueError as exc:
                 self.err(p, str(exc))
         return tuple(out)

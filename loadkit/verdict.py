@@ -51,8 +51,21 @@ class Verdict:
                 "drift": [d.to_json() for d in self.drift], "notes": list(self.notes)}
 
 
-def observe(check: Check, summary: Summary) -> tuple[float | None, str]:
+def observe(check: Check, summary: Summary, metrics: dict | None = None,
+            missing: dict[str, str] | None = None) -> tuple[float | None, str]:
     """The value a check looks at, or None with the reason there is none."""
+    if check.kind == "metric":
+        assert check.metric is not None
+        series = (metrics or {}).get(check.metric)
+        source = check.metric.split(".", 1)[0].split("{", 1)[0]
+        if series is None or series.get(check.stat) is None:
+            why = (missing or {}).get(source)
+            if why:
+                return None, f"metric source {source!r} failed: {why}"
+            if series is not None:
+                return None, f"{check.stat} is not defined for {check.metric} (a gauge has no per-request total)"
+            return None, f"no samples of {check.metric} in the checked window"
+        return float(series[check.stat]), ""
     stats: Stats | None = summary.requests if check.endpoint is None else summary.endpoints.get(check.endpoint)
     scope = "" if check.endpoint is None else f" to endpoint {check.endpoint!r}"
     if stats is None or stats.total == 0:
@@ -76,9 +89,12 @@ def observe(check: Check, summary: Summary) -> tuple[float | None, str]:
     return None, f"{check.stat} is not in the summary"
 
 
-def judge(check: Check, summary: Summary) -> CheckResult:
-    observed, why = observe(check, summary)
+def judge(check: Check, summary: Summary, metrics: dict | None = None,
+          missing: dict[str, str] | None = None) -> CheckResult:
+    observed, why = observe(check, summary, metrics, missing)
     if observed is None:
+        if check.nodata == "warn":
+            return CheckResult(check.text, None, check.threshold, "WARN", f"no data ({why}); nodata: warn")
         return CheckResult(check.text, None, check.threshold, "NODATA", why)
     shown, limit = check.format_value(observed), check.format_value(check.threshold)
     if check.holds(observed):
@@ -89,13 +105,13 @@ def judge(check: Check, summary: Summary) -> CheckResult:
 
 def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str, run_reason: str = "",
              comparisons: Sequence[Comparison] = (), drift: Sequence[Change] = (),
-             notes: Sequence[str] = ()) -> Verdict:
+             notes: Sequence[str] = (), metrics: dict | None = None, missing: dict[str, str] | None = None) -> Verdict:
     """One verdict for the build. A run that is not valid is ERROR (aborted: FAIL), never PASS.
 
     Comparisons with the baseline count like checks, except NODATA for want of a baseline,
     which is reported but does not block: the absolute checks still decide.
     """
-    results = tuple(judge(c, summary) for c in checks) if summary is not None else ()
+    results = tuple(judge(c, summary, metrics, missing) for c in checks) if summary is not None else ()
     comps, drift_t, notes_t = tuple(comparisons), tuple(drift), tuple(notes)
 
     def verdict(status: str, reason: str) -> Verdict:

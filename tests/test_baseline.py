@@ -28,7 +28,8 @@ def fake_run(root, run_id, *, status="complete", verdict="PASS", n=2000, seconds
     lat = rng.lognormal(np.log(p), 0.3, n)
     err = np.where(rng.random(n) < 0.01, "HTTPError", None).astype(object)
     table = pa.table({"ts": ts, "endpoint": ep, "method": ["GET"] * n, "latency_ms": lat, "bytes": [10] * n,
-                      "status": [200] * n, "error": err, "worker": ["local"] * n}, schema=SCHEMA)
+                      "status": [200] * n, "error": err, "worker": ["local"] * n,
+                      "intended_ts": [None] * n}, schema=SCHEMA)
     pq.write_table(table, run / "samples.parquet")
     s = summarize(ts, ep, lat, err, 1000.0, 1000.0 + seconds).to_json()
     (run / "summary.json").write_text(json.dumps(s))

@@ -88,8 +88,8 @@ def test_a_stall_shows_in_p99_when_latency_counts_from_the_intended_start(tmp_pa
           - name: u
             requests: [{name: health, path: /health}]
         load:
-          arrival: {rate: 100/s, duration: 6s}
-          concurrency: 300
+          arrival: {rate: 50/s, duration: 6s}
+          concurrency: 200
         checks: ["p99(latency) < 100ms"]
         """)
     with start_standin(StandinConfig(stall=(3.0, 4.0))) as target:  # one 1 s stall, seconds after it starts

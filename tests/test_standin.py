@@ -213,7 +213,7 @@ def _timed(client: Client, path: str, n: int = 7) -> float:
 def test_injected_latency_hits_only_its_endpoint(client: Client) -> None:
     slow = _timed(client, "/tickets/3")
     fast = _timed(client, "/health")
-    assert 50 <= slow < 58, slow
+    assert 50 <= slow < 70, slow
     assert fast < 8, fast
 
 
@@ -227,7 +227,7 @@ def test_latency_does_not_block_other_requests(standin: StandinHandle) -> None:
     for c in clients:
         c.close()
     assert statuses == [200] * 10
-    assert elapsed < 0.25, elapsed
+    assert elapsed < 0.4, elapsed  # blocking would take 0.5 s or more
 
 
 def test_cpu_ms_burns_cpu_in_the_server(busy_standin: StandinHandle) -> None:

@@ -122,12 +122,10 @@ def errors_png(d: ReportData) -> bytes | None:
     fig = _figure((10.0, 4.2))
     ax = fig.add_subplot()
     width = t.bin_s
-    bottom = np.zeros_like(t.x, dtype=float)
-    for i, (text, counts) in enumerate(t.errors):
-        per_s = counts / width
-        ax.bar(t.x, per_s, width=width, bottom=bottom, color=_COLORS[i % len(_COLORS)], align="center",
-               label=f"{_short(text)} ({int(counts.sum())})", linewidth=0)
-        bottom += per_s
+    # one filled polygon per error type, not one bar per bin: fast for a few hundred bins
+    ax.stackplot(t.x, *[counts / width for _, counts in t.errors], step="mid", linewidth=0,
+                 colors=[_COLORS[i % len(_COLORS)] for i in range(len(t.errors))],
+                 labels=[f"{_short(text)} ({int(counts.sum())})" for text, counts in t.errors])
     _decorate(ax, d, "failures / s")
     ax.set_title(f"Errors per {width:g} s by type ({t.failures} of {t.total} requests failed)")
     _legend(ax, loc="upper left", bbox_to_anchor=(0, -0.25), ncols=1)

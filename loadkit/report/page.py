@@ -209,7 +209,7 @@ def render_html(d: ReportData, charts: Mapping[str, bytes | None], generated: st
     body = [f"<h1>loadkit report: {_e(scenario)}</h1>",
             f"<p class=muted>Run <code>{_e(m.get('run_id'))}</code>, {_e(m.get('start'))} → {_e(m.get('end') or '?')}, "
             f"status {_e(m.get('status'))}{': ' + _e(m.get('reason')) if m.get('reason') else ''}</p>",
-            f"<p>{_badge(v.get('status') or 'NODATA', big=True)} {_e(v.get('reason') or 'no verdict.json')}</p>"]
+            f"<p>{_badge(v.get('status') or 'NO VERDICT', big=True)} {_e(v.get('reason') or 'no verdict.json')}</p>"]
     if d.missing:
         body.append("<div class=missing><b>Not in this report:</b><ul>"
                     + "".join(f"<li>{_e(x)}</li>" for x in d.missing) + "</ul></div>")

@@ -1,0 +1,95 @@
+"""Collected metrics through a real run: PostgreSQL, the target process and /metrics beside the load."""
+
+import json
+import re
+import urllib.request
+
+import pytest
+from collector_helpers import temp_database
+from conftest import ROOT, only_run, read
+
+from loadkit.cli import main
+from loadkit.standin import StandinConfig, start_standin
+
+
+def transactions(url: str) -> float:
+    text = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
+    return float(re.search(r"^standin_db_transactions_total\S* (\S+)$", text, re.M).group(1))
+
+
+def test_postgres_stand_in_db_tps_per_request_matches_its_own_count(tmp_path, monkeypatch, capsys):
+    with temp_database() as dsn, start_standin(StandinConfig(db=dsn)) as target:
+        port = target.url.rsplit(":", 1)[1]
+        monkeypatch.setenv("TARGET_URL", target.url)
+        monkeypatch.setenv("TARGET_PORT", port)
+        monkeypatch.setenv("STAGING_DB_DSN", dsn)
+        before = transactions(target.url)
+        code = main(["run", str(ROOT / "scenarios/demo-postgres.yaml"), "--out", str(tmp_path / "r"), "--quiet",
+                     "--set", "load.stages.0.duration=2s", "--set", "load.stages.1.duration=5s"])
+        after = transactions(target.url)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    run = only_run(tmp_path / "r")
+    manifest, summary = read(run, "manifest.json"), read(run, "summary.json")
+    assert manifest["metrics_missing"] == {} and {m["name"] for m in manifest["metrics"]} == {"target", "app", "db"}
+    counted = (after - before) / manifest["samples"]  # the stand-in's own transactions per request
+    measured = summary["metrics"]["db.tps"]["per_request"]
+    assert measured == pytest.approx(counted, rel=0.2), (measured, counted)
+    assert summary["metrics"]["target.cpu"]["mean"] > 0
+    assert summary["metrics"]["target.cpu_seconds"]["per_request"] > 0
+    assert any(k.startswith("app.standin_http_requests_total{") for k in summary["metrics"])
+    checks = {c["check"]: c for c in read(run, "verdict.json")["checks"]}
+    assert checks["per_request(db.tps) < 3"]["status"] == "PASS"
+    assert checks["per_request(db.tps) < 3"]["observed"] == pytest.approx(measured)
+    assert dsn not in json.dumps(manifest)
+
+
+SCENARIO = """\
+name: dbdown
+target: {{host: http://127.0.0.1:1}}
+metrics:
+  - {{name: db, source: postgres, dsn: "postgresql://postgres:hunter2@127.0.0.1:1/test", connect_timeout: 1s}}
+users:
+  - name: u
+    wait: {{constant: 0.05}}
+    requests: [{{name: health, path: /health}}]
+load: {{users: 2, spawn_rate: 2, duration: 3s}}
+checks:
+  - {check}
+"""
+
+
+@pytest.mark.parametrize(("check", "code", "status"), [
+    ('"per_request(db.tps) < 3"', 1, "NODATA"),
+    ('{check: "per_request(db.tps) < 3", nodata: warn}', 0, "WARN"),
+])
+def test_a_failed_source_never_stops_the_load_and_its_checks_end_nodata(standin, tmp_path, capsys, check, code, status):
+    (tmp_path / "s.yaml").write_text(SCENARIO.format(check=check))
+    assert main(["run", str(tmp_path / "s.yaml"), "--host", standin.url, "--out", str(tmp_path / "r"), "--quiet"]) == code
+    out = capsys.readouterr().out
+    run = only_run(tmp_path / "r")
+    manifest = read(run, "manifest.json")
+    assert manifest["status"] == "complete" and manifest["samples"] > 20  # the load went on
+    [result] = read(run, "verdict.json")["checks"]
+    assert result["status"] == status and "metric source 'db' failed" in result["reason"]
+    assert "hunter2" not in out and "hunter2" not in (run / "manifest.json").read_text()
+    assert "hunter2" not in (run / "verdict.json").read_text()
+
+
+def test_metric_abort_condition(standin, tmp_path):
+    (tmp_path / "s.yaml").write_text(f"""\
+name: hot
+target: {{host: http://127.0.0.1:1}}
+metrics:
+  - {{name: gen, source: process, pid: {__import__("os").getpid()}}}
+users:
+  - name: u
+    wait: {{constant: 0}}
+    requests: [{{name: health, path: /health}}]
+load: {{users: 10, spawn_rate: 10, duration: 30s}}
+abort: ["mean(gen.cpu) > 1% for 3s"]
+""")
+    assert main(["run", str(tmp_path / "s.yaml"), "--host", standin.url, "--out", str(tmp_path / "r"), "--quiet"]) == 1
+    manifest = read(only_run(tmp_path / "r"), "manifest.json")
+    assert manifest["status"] == "aborted" and manifest["reason"].startswith("abort condition met: mean(gen.cpu) > 1%")
+    assert manifest["duration_s"] < 15

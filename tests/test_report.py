@@ -1,0 +1,266 @@
+"""The HTML run report: opened in a real headless Chromium, escaped, complete with missing inputs.
+
+Run folders are built synthetically with ``benchmarks/report_size.py``'s ``make_run`` (the
+real file formats, judged by ``judge_run`` against a real ``BaselineStore``) and once from a
+real short Locust run against the bundled stand-in. Chromium is driven through its DevTools
+protocol with ``websocket-client`` (a Locust dependency): console errors, exceptions and
+every image's ``naturalWidth`` come from the browser itself, and a screenshot is taken.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import ROOT, only_run
+
+from loadkit.baseline import BaselineStore
+from loadkit.cli import main
+from loadkit.report import ReportFiles, write_report
+from loadkit.report.data import MAX_BINS, _percentiles, bin_width, load_report_data
+
+_spec = importlib.util.spec_from_file_location("report_size", ROOT / "benchmarks" / "report_size.py")
+report_size = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(report_size)
+make_run = report_size.make_run
+
+XSS = "<script>alert(1)</script>"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+# --- Chromium over the DevTools protocol -------------------------------------------------------
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("chromium is not installed: run .ci/install-chromium.sh (CI installs it)")
+    return exe
+
+
+class _DevTools:
+    """A minimal CDP client: numbered calls, and every event kept for later inspection."""
+
+    def __init__(self, ws_url: str):
+        import websocket
+
+        self.ws = websocket.create_connection(ws_url, timeout=30, suppress_origin=True)
+        self.next_id = 0
+        self.events: list[dict] = []
+
+    def call(self, method: str, **params) -> dict:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self.next_id:
+                assert "error" not in msg, (method, msg["error"])
+                return msg.get("result", {})
+            self.events.append(msg)
+
+    def wait_for(self, method: str, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for ev in self.events:
+                if ev.get("method") == method:
+                    return ev
+            self.events.append(json.loads(self.ws.recv()))
+        raise AssertionError(f"no {method} within {timeout}s")
+
+
+def open_in_chromium(page: Path, tmp: Path) -> dict:
+    """Load ``page`` from file://; the console errors, the images, the URLs requested and a screenshot."""
+    profile = tmp / "chromium-profile"
+    proc = subprocess.Popen([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
+                             "--window-size=1280,1600", "about:blank"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert proc.poll() is None and time.monotonic() < deadline, "chromium did not start"
+            time.sleep(0.05)
+        port = int(port_file.read_text().split()[0])
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
+                pages = [t for t in json.load(resp) if t.get("type") == "page"]
+            if pages or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        cdp = _DevTools(pages[0]["webSocketDebuggerUrl"])
+        try:
+            for domain in ("Runtime", "Log", "Page", "Network"):
+                cdp.call(f"{domain}.enable")
+            cdp.call("Page.navigate", url=page.resolve().as_uri())
+            cdp.wait_for("Page.loadEventFired")
+            images = cdp.call("Runtime.evaluate", returnByValue=True, expression=(
+                "Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth,"
+                " alt: i.alt}))"))["result"]["value"]
+            text = cdp.call("Runtime.evaluate", returnByValue=True,
+                            expression="document.body.innerText")["result"]["value"]
+            shot = base64.b64decode(cdp.call("Page.captureScreenshot", format="png")["data"])
+        finally:
+            cdp.ws.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    ev = cdp.events
+    errors = [e["params"] for e in ev if e.get("method") == "Runtime.exceptionThrown"]
+    errors += [e["params"] for e in ev if e.get("method") == "Runtime.consoleAPICalled"
+               and e["params"].get("type") in ("error", "assert")]
+    errors += [e["params"]["entry"] for e in ev if e.get("method") == "Log.entryAdded"
+               and e["params"]["entry"].get("level") == "error"]
+    urls = [e["params"]["request"]["url"] for e in ev if e.get("method") == "Network.requestWillBeSent"]
+    png = tmp / "screenshot.png"
+    png.write_bytes(shot)
+    return {"errors": errors, "images": images, "urls": urls, "screenshot": png, "text": text}
+
+
+def assert_renders(files: ReportFiles, tmp: Path, images: int) -> dict:
+    seen = open_in_chromium(files.html, tmp)
+    assert seen["errors"] == []
+    assert len(seen["images"]) == images
+    assert all(i["complete"] and i["width"] > 0 for i in seen["images"]), seen["images"]
+    assert all(u.startswith(("file:", "data:")) for u in seen["urls"]), seen["urls"]  # nothing from the network
+    png = seen["screenshot"].read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    return seen
+
+
+# --- synthetic folders --------------------------------------------------------------------------
+
+@pytest.fixture
+def store(tmp_path) -> BaselineStore:
+    """Three promoted baseline runs of the synthetic scenario, 60 s each."""
+    s = BaselineStore(tmp_path / "baselines")
+    for i in range(3):
+        run = make_run(tmp_path / "base", f"base-{i}", seed=10 + i, t0=1_700_000_000.0 + i * 3600)
+        s.promote(run, "staging", time.time(), force=True)
+    return s
+
+
+def test_full_report_with_baseline(tmp_path, store):
+    run = make_run(tmp_path / "runs", "current", seed=1, slowdown=1.5, store=store,
+                   config={"/config#cache": "off", "/config#pool_size": "20"})
+    out = tmp_path / "share" / "pr-42.html"
+    out.parent.mkdir()
+    files = write_report(run, out, baselines=store, now=1_800_000_000.0)
+    assert files.html == out and files.missing == ()
+    assert [p.name for p in files.charts] == [f"pr-42-{n}.png" for n in ("latency", "rate", "errors", "metrics")]
+    page = out.read_text()
+    assert "<script" not in page and "http://" not in page.replace("http://127.0.0.1:8000", "")
+    assert page.count('src="data:image/png;base64,') == 4
+    assert "FAIL" in page and "relative" in page and "absolute" in page  # a 50% slowdown fails the compare check
+    assert "baseline p95" in page and "median of 3 baseline run(s)" in page
+    assert "<code>/config#cache</code>" in page and "<code>off</code>" in page  # the drift table
+    assert "2027-01-15T08:00:00.000Z" in page  # ``now`` stamps the page
+    assert files.total_bytes < 2_000_000
+    assert_renders(files, tmp_path, images=4)
+
+
+def test_user_strings_are_escaped(tmp_path, store):
+    weird = "$\\frac{1}{0$ & co"  # mathtext would choke on this if it were parsed
+    run = make_run(tmp_path / "runs", "xss", seed=2, store=store, error_rate=0.05,
+                   endpoints=("faq-search", XSS, weird), errors=(XSS, "expected status 200, got 503", weird),
+                   config={"/config#cache": "on", "/config#pool_size": "say \"hi\" & 'bye'"})
+    files = write_report(run, baselines=store)
+    page = files.html.read_text()
+    assert XSS not in page and "<script" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "say &quot;hi&quot; &amp; &#x27;bye&#x27;" in page and "say \"hi\"" not in page
+    assert "$\\frac{1}{0$ &amp; co" in page
+    seen = assert_renders(files, tmp_path, images=4)
+    assert XSS in seen["text"]  # shown as text, not run
+
+
+def test_missing_inputs_still_give_a_report(tmp_path):
+    run = make_run(tmp_path, "empty", rps=0.0, metrics=False, environment=False, status="interrupted")
+    files = write_report(run)
+    page = files.html.read_text()
+    assert files.charts == () and "ERROR" in page
+    for said in ("no collector metrics recorded", "no baseline folder given", "no environment.json",
+                 "samples.parquet has no rows", "No request was recorded."):
+        assert said in page, said
+    assert_renders(files, tmp_path, images=0)
+
+
+def test_unfinished_run_uses_sample_parts(tmp_path):
+    run = make_run(tmp_path, "killed", duration_s=20, metrics=False, judge=False, status="running")
+    (run / "summary.json").unlink()
+    (run / "samples.parts").mkdir()
+    (run / "samples.parquet").rename(run / "samples.parts" / "part-00000.parquet")
+    files = write_report(run, baselines=BaselineStore(tmp_path / "none"))
+    page = files.html.read_text()
+    assert "no summary.json" in page and "no verdict.json" in page and "samples.parts" in page
+    assert "no baseline runs for synthetic/staging" in page
+    assert [p.name for p in files.charts] == ["report-latency.png", "report-rate.png", "report-errors.png"]
+
+
+def test_long_run_is_binned_and_rate_parquet_is_plotted(tmp_path):
+    run = make_run(tmp_path, "long", duration_s=3600, rps=20, seed=3)
+    ts = 1_800_000_000.0 + np.arange(0, 3600, 10.0)
+    pq.write_table(pa.table({"ts": ts, "interval_s": np.full(ts.size, 10.0), "intended": np.full(ts.size, 20.0),
+                             "achieved": np.full(ts.size, 19.5)}), run / "rate.parquet")
+    data = load_report_data(run, None, "staging")
+    assert data.timeline is not None and data.timeline.x.size <= MAX_BINS and data.timeline.bin_s == 10.0
+    assert data.rate is not None and data.rate.source == "rate.parquet" and data.rate.x[0] == 5.0
+    assert {p.group for p in data.metrics} == {"db", "target"}
+    files = write_report(run)
+    assert files.total_bytes < 1_500_000
+
+
+def test_bin_percentiles_equal_numpy():
+    rng = np.random.default_rng(0)
+    bins = rng.integers(0, 7, 5000)
+    bins[bins == 3] = 4  # an empty bin
+    lat = rng.lognormal(3, 1, bins.size)
+    got = _percentiles(bins, lat, 8, (0.5, 0.95, 0.99))
+    for q, series in zip((50, 95, 99), got, strict=True):
+        for b in range(8):
+            if (bins == b).any():
+                assert series[b] == pytest.approx(np.percentile(lat[bins == b], q), rel=1e-12)
+            else:
+                assert np.isnan(series[b])
+    assert (bin_width(20), bin_width(100), bin_width(600), bin_width(3600), bin_width(7200)) == (1, 2, 5, 10, 30)
+
+
+# --- a real run -------------------------------------------------------------------------------------
+
+def test_report_of_a_real_run(standin, tmp_path):
+    out = tmp_path / "res"
+    code = main(["run", str(ROOT / "scenarios/example.yaml"), "--host", standin.url, "--out", str(out), "--quiet",
+                 "--set", "load.stages.0.duration=2s", "--set", "load.stages.1.duration=2s"])
+    assert code == 0
+    run = only_run(out)
+    report = run / "report.html"
+    report.unlink(missing_ok=True)  # once `run` writes it itself, write it again here
+    files = write_report(run)
+    page = files.html.read_text()
+    assert "helpdesk-peak" in page and "faq-search" in page and "ticket-create" in page
+    assert {p.name for p in files.charts} >= {"report-latency.png", "report-rate.png"}
+    seen = assert_renders(files, tmp_path, images=len(files.charts))
+    assert "Latency over time" in seen["text"]
+
+
+def test_the_browser_check_sees_errors_and_broken_images(tmp_path):
+    """The harness itself: a page with a script error, a console error and a broken image must fail it."""
+    page = tmp_path / "bad.html"
+    page.write_text('<!DOCTYPE html><html><body><img alt="x" src="missing.png">'
+                    "<script>console.error('boom'); undefined_function();</script></body></html>")
+    seen = open_in_chromium(page, tmp_path)
+    assert len(seen["errors"]) >= 2
+    assert seen["images"] and seen["images"][0]["width"] == 0
