@@ -161,3 +161,35 @@ def test_unset_variable_is_missing_and_nothing_is_sent(recorder):
     assert c.stop(time.time()) == []
     assert c.missing == "environment variable PROM_TOKEN (from token_env) is not set"
     assert _Recorder.seen == []
+
+
+def test_a_run_judges_prometheus_series_and_a_bad_query_ends_nodata(prometheus, standin, tmp_path, capsys):
+    """Through a real run: the range query over the run's window feeds a check; a bad PromQL is NODATA."""
+    from conftest import only_run, read
+
+    from loadkit.cli import main
+
+    (tmp_path / "s.yaml").write_text(f"""\
+name: prom
+target: {{host: http://127.0.0.1:1}}
+metrics:
+  - {{name: api, source: prometheus, url: "{prometheus}", step: 1s,
+     query: 'sum(rate(standin_http_requests_total[5s]))'}}
+  - {{name: broken, source: prometheus, url: "{prometheus}", query: 'sum(rate(nope[5s]'}}
+users:
+  - name: u
+    wait: {{constant: 0.02}}
+    requests: [{{name: health, path: /health}}]
+load: {{users: 2, spawn_rate: 2, duration: 6s}}
+checks:
+  - "max(api) > 1"
+  - "mean(broken) < 1"
+""")
+    code = main(["run", str(tmp_path / "s.yaml"), "--host", standin.url, "--out", str(tmp_path / "r"), "--quiet"])
+    run = only_run(tmp_path / "r")
+    checks = {c["check"]: c for c in read(run, "verdict.json")["checks"]}
+    assert checks["max(api) > 1"]["status"] == "PASS", checks
+    assert checks["mean(broken) < 1"]["status"] == "NODATA"
+    assert "metric source 'broken' failed" in checks["mean(broken) < 1"]["reason"]
+    assert "parse error" in checks["mean(broken) < 1"]["reason"]
+    assert code == 1 and "broken" in read(run, "manifest.json")["metrics_missing"]
