@@ -85,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="a CSV (concurrency,throughput[,latency_ms]), one step-load run folder, or several run folders")
     cap.add_argument("--json", action="store_true", help="print the result as JSON")
     cap.add_argument("-o", "--output", type=Path, default=None, metavar="FILE", help="write a report: .html, .md, .png or .json")
-    cap.add_argument("--peak", type=float, default=None, metavar="RPS", help="recorded peak throughput, e.g. from a profile")
+    cap.add_argument("--peak", default=None, metavar="RPS|PROFILE",
+                     help="recorded peak throughput: a number, or a traffic profile whose peak rate is used")
     cap.add_argument("--growth", type=float, default=1.0, metavar="X", help="growth factor applied to --peak (default 1)")
     cap.add_argument("--latency-limit", type=float, default=None, metavar="MS", help="mean-latency limit in ms")
     cap.add_argument("--think-time", type=float, default=0.0, metavar="S", help="users' wait between requests, seconds")
@@ -416,7 +417,17 @@ def _cmd_capacity(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .capacity import analyze, load_points, render_text, write_report
 
     title = Path(args.sources[0]).name if len(args.sources) == 1 else f"{len(args.sources)} runs"
-    report = analyze(load_points(args.sources), peak_rps=args.peak, growth=args.growth,
+    peak = None
+    if args.peak is not None:
+        try:
+            peak = float(args.peak)
+        except ValueError:
+            from .profiles import load_profile
+            from .profiles import summarize as summarize_profile
+
+            peak = summarize_profile(load_profile(args.peak)).peak_rate
+            print(f"peak from {args.peak}: {peak:.1f} requests/s", file=out)
+    report = analyze(load_points(args.sources), peak_rps=peak, growth=args.growth,
                      latency_limit_ms=args.latency_limit, think_time_s=args.think_time, title=title)
     if args.output:
         write_report(report, args.output)

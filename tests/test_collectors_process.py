@@ -1,4 +1,4 @@
-"""process and host sources against real processes (psutil), and the runner's ProcessSampler."""
+"""process and host sources against real processes (psutil)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from loadkit.collectors import MetricSpec, ProcessSampler, make_collector
+from loadkit.collectors import MetricSpec, make_collector
 
 # 50 ms of CPU then 50 ms of sleep: half a core on an idle machine. On a busy one it gets
 # less, so it also writes the CPU time it got (its own clock) to compare with.
@@ -146,11 +146,3 @@ def test_host_cpu_is_percent_of_one_core():
     assert values(rows, "host.rss_bytes")[0] > 0
     assert values(rows, "host.threads")[0] > 10
     assert values(rows, "host.open_files")[0] > 10
-
-
-def test_process_sampler_still_works_for_the_runner():
-    s = ProcessSampler(os.getpid())
-    time.sleep(0.1)
-    s.sample()
-    assert s.missing is None
-    assert {m for _, m, _, _ in s.rows} >= {"target.cpu", "target.cpu_seconds", "target.rss_bytes"}

@@ -8,12 +8,12 @@ Sources (see :data:`SOURCES` for options and fields): ``process``, ``host``, ``p
 
 from .base import Collector, MetricSpec, Row, redact, series_key
 from .collectorset import CollectorCost, CollectorSet
-from .process import METRICS_SCHEMA, ProcessSampler, write_metrics
+from .process import METRICS_SCHEMA, write_metrics
 from .registry import SOURCES, FieldInfo, OptionInfo, SourceInfo, check_spec, make_collector
 
 __all__ = [
     "Collector", "MetricSpec", "Row", "redact", "series_key",
     "CollectorSet", "CollectorCost",
     "SOURCES", "SourceInfo", "OptionInfo", "FieldInfo", "check_spec", "make_collector",
-    "ProcessSampler", "write_metrics", "METRICS_SCHEMA",
+    "write_metrics", "METRICS_SCHEMA",
 ]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import pyarrow.parquet as pq
 from ._common import SourceBase, SourceError
 from .base import MetricSpec, Row
 
-__all__ = ["ProcessCollector", "ProcessSampler", "find_listeners", "write_metrics", "METRICS_SCHEMA"]
+__all__ = ["ProcessCollector", "find_listeners", "write_metrics", "METRICS_SCHEMA"]
 
 METRICS_SCHEMA = pa.schema([("ts", pa.float64()), ("metric", pa.string()), ("labels", pa.string()),
                             ("value", pa.float64())])
@@ -141,23 +140,6 @@ def _alive(p: psutil.Process) -> bool:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-
-
-class ProcessSampler:
-    """The runner's ``--target-pid`` sampler, kept for compatibility: a :class:`ProcessCollector`
-    that accumulates its rows in ``rows``."""
-
-    def __init__(self, pid: int, name: str = "target", clock: Callable[[], float] | None = None):
-        self.clock = clock or time.time
-        self.collector = ProcessCollector(MetricSpec(name, "process", {"pid": pid}), {}, self.clock)
-        self.rows: list[Row] = list(self.collector.start(self.clock()))
-
-    @property
-    def missing(self) -> str | None:
-        return self.collector.missing
-
-    def sample(self) -> None:
-        self.rows.extend(self.collector.sample(self.clock()))
 
 
 def write_metrics(path: Path, rows: list[Row]) -> None:
