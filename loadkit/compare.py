@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["CompareCheck", "Comparison", "parse_compare", "compare_all", "metric_key", "ALPHA", "MIN_RUNS"]
+__all__ = ["CompareCheck", "Comparison", "parse_compare", "compare_all", "metric_key", "format_value", "ALPHA",
+           "MIN_RUNS"]
 
 ALPHA = 0.05
 MIN_RUNS = 3
@@ -212,7 +213,7 @@ def _judge(r: _Raw, p: float | None, runs: int) -> Comparison:
     what = _describe(r)
     change = f"{_fmt_delta(delta, c.unit)}, tolerance {'+' if c.worse == 'up' else '-'}{_fmt_tol(c)}"
     moved = "rose" if delta > 0 else "fell" if delta < 0 else "stayed"
-    head = f"{what} {moved} from {_fmt_value(r.key, r.center)} ({_fmt_base(r)}) to {_fmt_value(r.key, r.observed)}"
+    head = f"{what} {moved} from {format_value(r.key, r.center)} ({_fmt_base(r)}) to {format_value(r.key, r.observed)}"
     if len(r.values) < MIN_RUNS:
         note = f"tolerance only: {len(r.values)} baseline run{'s' if len(r.values) != 1 else ''}, {MIN_RUNS} needed to measure noise"
         status = "FAIL" if beyond else "PASS"
@@ -249,10 +250,11 @@ def _fmt_base(r: _Raw) -> str:
     return f"baseline: {len(r.values)} runs, {spread}"
 
 
-def _fmt_value(key: str, v: float | None) -> str:
+def format_value(key: str, v: float | None) -> str:
+    """A value in the unit its metric key implies: ms, %, /s or a plain number."""
     if v is None:
         return "n/a"
-    if "(latency" in key:
+    if "latency" in key:
         return f"{v:.0f} ms" if v >= 10 else f"{v:.2f} ms"
     if key.startswith("error_rate"):
         return f"{v * 100:.2f}%"

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..checks import parse_check
-from ..compare import metric_key
+from ..compare import format_value, metric_key
 from .data import ReportData
 
 __all__ = ["render_html", "STATUS_ORDER"]
@@ -59,15 +59,7 @@ def _num(v: Any) -> float | None:
 def _fmt(what: str, v: Any) -> str:
     """A value in the unit its check or key implies: ms, %, /s or a plain number."""
     x = _num(v)
-    if x is None:
-        return "—"
-    if "latency" in what:
-        return f"{x:.1f} ms" if x >= 10 else f"{x:.2f} ms"
-    if what.startswith("error_rate"):
-        return f"{x * 100:.2f}%"
-    if what.startswith("rps"):
-        return f"{x:.1f}/s"
-    return f"{x:.4g}"
+    return "—" if x is None else format_value(what, x)
 
 
 def _delta(check: Mapping[str, Any]) -> str:
