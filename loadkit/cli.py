@@ -270,8 +270,7 @@ def _finish_verdict(verdict, run_dir: Path, args: argparse.Namespace, out: TextI
     for c in verdict.checks:
         print(f"  {c.status:<6} {c.check:<40} {c.reason}", file=out)
     for c in verdict.comparisons:
-        name = c.check if c.key == c.check else f"{c.check} [{c.key}]"
-        print(f"  {c.status:<6} {name:<40} {c.reason}", file=out)
+        print(f"  {c.status:<6} {c.name:<40} {c.reason}", file=out)
     if verdict.drift:
         print("configuration drift since the baseline:", file=out)
         for d in verdict.drift:

@@ -72,6 +72,11 @@ class Comparison:
     blocking: bool = True  # False: NODATA because there is no baseline yet
     improvement: bool = False
 
+    @property
+    def name(self) -> str:
+        """How the result is shown: the check, plus the endpoint's key when ``*`` expanded it."""
+        return f"{self.check} [{self.key}]" if "*" in self.check else self.check
+
     def to_json(self) -> dict:
         return {
             "check": self.check, "key": self.key, "kind": "relative", "status": self.status, "reason": self.reason,
@@ -212,8 +217,11 @@ def _judge(r: _Raw, p: float | None, runs: int) -> Comparison:
     beyond = bad > c.tolerance + 1e-12
     what = _describe(r)
     change = f"{_fmt_delta(delta, c.unit)}, tolerance {'+' if c.worse == 'up' else '-'}{_fmt_tol(c)}"
-    moved = "rose" if delta > 0 else "fell" if delta < 0 else "stayed"
-    head = f"{what} {moved} from {format_value(r.key, r.center)} ({_fmt_base(r)}) to {format_value(r.key, r.observed)}"
+    if delta == 0:
+        head = f"{what} stayed at {format_value(r.key, r.observed)} ({_fmt_base(r)})"
+    else:
+        moved = "rose" if delta > 0 else "fell"
+        head = f"{what} {moved} from {format_value(r.key, r.center)} ({_fmt_base(r)}) to {format_value(r.key, r.observed)}"
     if len(r.values) < MIN_RUNS:
         note = f"tolerance only: {len(r.values)} baseline run{'s' if len(r.values) != 1 else ''}, {MIN_RUNS} needed to measure noise"
         status = "FAIL" if beyond else "PASS"

@@ -22,7 +22,9 @@ __all__ = ["judge_run", "checks_from_manifest"]
 def checks_from_manifest(manifest: dict) -> tuple[tuple[Check, ...], tuple[CompareCheck, ...]]:
     """The checks a run was started with, as recorded in its manifest."""
     try:
-        checks = tuple(parse_check(c["check"], severity=c.get("severity", "fail")) for c in manifest.get("checks", []))
+        sources = [m["name"] for m in manifest.get("metrics", [])]  # validated when the run started
+        checks = tuple(parse_check(c["check"], severity=c.get("severity", "fail"), metric_prefixes=sources,
+                                   nodata=c.get("nodata", "fail")) for c in manifest.get("checks", []))
         compare = tuple(parse_compare(c) for c in manifest.get("compare", []))
     except (ValueError, KeyError, TypeError) as exc:
         raise ResultsError(f"manifest.json: unreadable checks ({exc})") from None

@@ -60,8 +60,10 @@ class LiveWindow:
                 continue
             if rule.check.kind == "metric":
                 series = [v for t, v in (metrics or {}).get(rule.check.metric or "", ()) if t >= now - rule.seconds]
-                if len(series) >= max(1, int(rule.seconds) - 1):
-                    value = {"max": max, "min": min}.get(rule.check.stat or "", lambda x: sum(x) / len(x))(series)
+                if len(series) >= max(1, int(rule.seconds) - 1):  # one value a second: the window is covered
+                    stat = rule.check.stat
+                    value = (max(series) if stat == "max" else min(series) if stat == "min" else
+                             float(np.percentile(series, 95)) if stat == "p95" else sum(series) / len(series))
                     if rule.check.holds(value):
                         return Trip(rule, value)
                 continue

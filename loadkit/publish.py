@@ -20,7 +20,7 @@ _ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "NODATA": "❔", "ERROR
 def _rows(verdict: Verdict) -> list[dict]:
     rows = [{"check": c.check, "status": c.status, "reason": c.reason, "observed": c.observed, "baseline": None}
             for c in verdict.checks]
-    rows += [{"check": c.check if c.key == c.check else f"{c.check} [{c.key}]", "status": c.status,
+    rows += [{"check": c.name, "status": c.status,
               "reason": c.reason, "observed": c.observed, "baseline": c.baseline} for c in verdict.comparisons]
     return rows
 
@@ -55,7 +55,7 @@ def junit_xml(verdict: Verdict, suite: str, duration_s: float = 0.0) -> str:
 
 def _blocking(verdict: Verdict, row: dict) -> bool:
     for c in verdict.comparisons:
-        if row["check"] in (c.check, f"{c.check} [{c.key}]"):
+        if row["check"] == c.name:
             return c.blocking
     return True
 

@@ -284,7 +284,8 @@ class LoadRun:
             return ""
         offset, want, got = bad[0]
         return (f"the load generator fell behind: {got:.1f}/s achieved of {want:.1f}/s intended at "
-                f"{offset:g}s ({len(bad)} interval(s) short by more than 5%); the target was not the limit: "
+                f"{offset:g}s ({len(bad)} interval(s) short by more than 5%), so the run did not apply the planned "
+                f"load (all {load.concurrency} users busy, or the generator short of CPU): "
                 f"raise load.concurrency (now {load.concurrency}) or add --workers")
 
     def _on_rows(self, cols: dict) -> None:
@@ -363,7 +364,7 @@ class LoadRun:
             "target": strip_credentials(s.target.host),
             "workers": self.workers,
             "environment": self.environment,
-            "checks": [{"check": c.text, "severity": c.severity} for c in s.checks],
+            "checks": [{"check": c.text, "severity": c.severity, "nodata": c.nodata} for c in s.checks],
             "compare": [c.text for c in s.compare],
             "abort": [a.text for a in s.abort],
             "load": s.load.kind,

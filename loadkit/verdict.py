@@ -27,9 +27,10 @@ class CheckResult:
     reason: str
 
     def to_json(self) -> dict:
-        return {"check": self.check, "kind": "absolute", "observed": self.observed, "limit": self.limit,
+        return {"check": self.check, "key": None, "kind": "absolute", "observed": self.observed, "limit": self.limit,
                 "status": self.status, "reason": self.reason, "baseline": None, "delta": None, "spread": None,
-                "p_value": None, "interval": None}
+                "p_value": None, "interval": None, "baseline_runs": None, "blocking": self.status != "WARN",
+                "improvement": False}
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str
         example = summary.errors[0][1] if summary.errors else "unknown error"
         return verdict("ERROR", f"no request succeeded ({summary.run_total} failed; e.g. {example})")
     judged = [(r.check, r.status, r.reason, True) for r in results]
-    judged += [(c.check if c.key == c.check else f"{c.check} [{c.key}]", c.status, c.reason, c.blocking) for c in comps]
+    judged += [(c.name, c.status, c.reason, c.blocking) for c in comps]
     failed = [j for j in judged if j[1] == "FAIL" or (j[1] == "NODATA" and j[3])]
     if failed:
         return verdict("FAIL", f"{len(failed)} of {len(judged)} checks failed: " + "; ".join(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
+import pymysql  # a dependency of loadkit: missing is a failure, not a skip
 import pytest
 
 from loadkit.collectors import MetricSpec, make_collector
 
-pymysql = pytest.importorskip("pymysql")
 DSN = "mysql://root@127.0.0.1:3306/test"
 
 
