@@ -295,8 +295,13 @@ class LoadRun:
 
     def _record_environment(self) -> None:
         """The target's configuration now, as ``environment.json`` (secrets masked)."""
-        fp = collect_fingerprint(self.scenario.environment, self.env_pairs, self.env,
-                                 lambda p: Path(p).read_bytes(), _fetch, base_url=self.scenario.target.host)
+        base = Path(self.scenario.file).resolve().parent
+
+        def read(name: str) -> bytes:  # as the scenario resolves files: beside it, else from here
+            return (base / name if (base / name).is_file() else Path(name)).read_bytes()
+
+        fp = collect_fingerprint(self.scenario.environment, self.env_pairs, self.env, read, _fetch,
+                                 base_url=self.scenario.target.host)
         write_json(self.paths.root / "environment.json", fp.to_json())
 
     # -- workers -----------------------------------------------------------------

@@ -1,0 +1,50 @@
+"""The validating builder behind :func:`loadkit.scenario.parse_scenario`, one mixin per group of sections.
+
+The frozen objects it builds live in :mod:`loadkit.scenario`; that module imports :class:`Builder` only inside
+``parse_scenario``, so importing either module first is safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ..scenario import Scenario, YamlUser
+from .load import LoadSection
+from .reader import Reader
+from .sections import OtherSections
+from .users import UsersSection
+
+__all__ = ["Builder", "Reader"]
+
+
+class Builder(UsersSection, LoadSection, OtherSections):
+    """Walks the raw data, recording problems instead of stopping at the first one."""
+
+    def scenario(self, text: str, overrides: list[str]) -> Scenario | None:
+        d = self.mapping(self.src.data, (), {"name", "description", "target", "users", "load", "checks", "seed",
+                                             "compare", "environment", "abort", "metrics"},
+                         {"name", "target", "users", "load"})
+        if d is None:
+            return None
+        name = self.string(d.get("name"), ("name",)) if "name" in d else None
+        if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            self.err(("name",), f"expected letters, digits, '-', '_' or '.' (it names folders), got {name!r}")
+        target = self.target(d["target"], ("target",)) if "target" in d else None
+        users = self.users(d["users"], ("users",)) if "users" in d else ()
+        if target is not None:
+            for user in users:
+                if isinstance(user, YamlUser):
+                    self.placeholders(target.headers, ("target", "headers"), {v.name: v for v in user.vars})
+        load = self.load(d["load"], ("load",), users) if "load" in d else None
+        metrics = self.metrics(d.get("metrics") or [], ("metrics",))
+        checks = self.checks(d.get("checks") or [], ("checks",), users)
+        compare = self.compare(d.get("compare") or [], ("compare",), users)
+        environment = self.environment(d.get("environment") or {}, ("environment",), target)
+        abort = self.abort(d.get("abort") or [], ("abort",), users, load)
+        seed = self.number(d["seed"], ("seed",), integer=True) if "seed" in d else None
+        if self.src.problems or not (name and target and load):
+            return None
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        return Scenario(name, str(d.get("description") or ""), self.src.file, digest, target, users, load, checks,
+                        None if seed is None else int(seed), tuple(overrides), compare, environment, abort, metrics)

@@ -1,0 +1,161 @@
+"""Scenario sections ``metrics:``, ``checks:``, ``compare:``, ``environment:`` and ``abort:``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..checks import Check, parse_check
+from ..collectors.base import MetricSpec
+from ..compare import CompareCheck, parse_compare
+from ..fingerprint import EnvironmentSpec
+from ..scenario import AbortRule, Load, LocustUserRef, Target, YamlUser, check_host_allowed
+from ..yamlsource import Path
+from .reader import Reader, _kind
+
+
+class OtherSections(Reader):
+    """What is measured and judged: ``metrics:`` first, since checks, compare and abort may name its fields."""
+
+    def metrics(self, value: Any, path: Path) -> tuple[MetricSpec, ...]:
+        """The ``metrics:`` sources; what each accepts and yields comes from loadkit.collectors.SOURCES."""
+        from ..collectors import SOURCES, check_spec
+
+        self.metric_units: dict[str, str] = {}
+        self.metric_prefixes: list[str] = []
+        if not isinstance(value, list):
+            self.err(path, f"expected a list of {{name, source, ...}} entries, got {_kind(value)}")
+            return ()
+        out: list[MetricSpec] = []
+        for i, item in enumerate(value):
+            p = path + (i,)
+            if not isinstance(item, dict) or "name" not in item or "source" not in item:
+                self.err(p, "expected a mapping with name and source (process, host, postgres, mysql, scrape, prometheus)")
+                continue
+            name, source = str(item["name"]), str(item["source"])
+            interval = self.duration(item.get("interval", 1), p + ("interval",))
+            if interval is None:
+                continue
+            options = {k: v for k, v in item.items() if k not in ("name", "source", "interval")}
+            spec, problems = check_spec(MetricSpec(name, source, options, interval))
+            for problem in problems:
+                key = next((k for k in options if f" {k} " in problem or f"{k!r}" in problem), "")
+                self.err(p + ((key,) if key else ()), problem)
+            if any(m.name == name for m in out):
+                self.err(p + ("name",), f"duplicate metrics name {name!r}")
+            if problems:
+                continue
+            info = SOURCES[source]
+            for f in info.fields:
+                if f.name:
+                    self.metric_units[f"{name}.{f.name}"] = f.unit
+            if info.open_fields:
+                self.metric_prefixes.append(name)
+            out.append(spec)
+        return tuple(out)
+
+    def known_endpoints(self, users: tuple) -> set[str] | None:
+        """Request names checks may use; None when Locust classes may name requests we cannot see."""
+        if any(isinstance(u, LocustUserRef) for u in users):
+            return None
+        return {r.name for u in users if isinstance(u, YamlUser) for r in u.requests}
+
+    def compare(self, value: Any, path: Path, users: tuple) -> tuple[CompareCheck, ...]:
+        if not isinstance(value, list):
+            self.err(path, f"expected a list of comparisons such as \"p95(latency) <= +10%\", got {_kind(value)}")
+            return ()
+        endpoints = self.known_endpoints(users)
+        out = []
+        for i, item in enumerate(value):
+            try:
+                c = parse_compare(item)
+            except ValueError as exc:
+                self.err(path + (i,), str(exc))
+                continue
+            if endpoints is not None and c.endpoint not in (None, "*") and c.endpoint not in endpoints:
+                self.err(path + (i,), f"compare {c.text!r} names unknown endpoint {c.endpoint!r} "
+                                      f"(known: {', '.join(sorted(endpoints)) or 'none'}; * means every endpoint)")
+                continue
+            base = c.metric.split("{", 1)[0]
+            if c.metric not in ("latency", "error_rate", "rps") and base not in self.metric_units and not any(
+                    base == p or base.startswith(p + ".") for p in self.metric_prefixes):
+                self.err(path + (i,), f"compare {c.text!r}: unknown metric {c.metric!r} (expected latency, "
+                                      f"error_rate, rps or a collected metric: {', '.join(sorted(self.metric_units)) or 'none'})")
+                continue
+            out.append(c)
+        return tuple(out)
+
+    def environment(self, value: Any, path: Path, target: Target | None) -> EnvironmentSpec:
+        d = self.mapping(value, path, {"files", "urls", "env", "ignore"})
+        if d is None:
+            return EnvironmentSpec()
+        lists: dict[str, tuple[str, ...]] = {}
+        for key in ("files", "urls", "env", "ignore"):
+            items = d.get(key, [])
+            if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+                self.err(path + (key,), f"expected a list of strings, got {_kind(items)}")
+                items = []
+            lists[key] = tuple(items)
+        for i, url in enumerate(lists["urls"]):  # a path such as /config is read from the target itself
+            reason = check_host_allowed(url, target.allowed_hosts) if target and not url.startswith("/") else None
+            if reason:
+                self.err(path + ("urls", i), reason)
+        for i, f in enumerate(lists["files"]):
+            if self.resolve_file(f) is None:
+                self.err(path + ("files", i), f"file {f!r} not found (relative to the scenario or the current directory)")
+        files = lists["files"]  # as written: fingerprint keys must not depend on where the checkout lives
+        return EnvironmentSpec(files, lists["urls"], lists["env"], lists["ignore"])
+
+    def abort(self, value: Any, path: Path, users: tuple, load: Load | None) -> tuple[AbortRule, ...]:
+        if not isinstance(value, list):
+            self.err(path, f"expected a list of conditions such as \"error_rate > 20% for 10s\", got {_kind(value)}")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            m = re.match(r"^(?P<cond>.+?)\s+for\s+(?P<dur>\S+)\s*$", item) if isinstance(item, str) else None
+            if not m:
+                self.err(path + (i,), f"expected CONDITION for DURATION, e.g. \"error_rate > 20% for 10s\", got {item!r}")
+                continue
+            seconds = self.duration(m.group("dur"), path + (i,))
+            try:
+                check = parse_check(m.group("cond"), self.known_endpoints(users), metrics=self.metric_units,
+                                    metric_prefixes=self.metric_prefixes)
+            except ValueError as exc:
+                self.err(path + (i,), str(exc))
+                continue
+            if check.kind == "metric" and check.stat == "per_request":
+                self.err(path + (i,), f"abort {item!r}: per_request is known only after the run; use mean or max")
+                continue
+            if check.kind in ("requests", "failures"):
+                self.err(path + (i,), f"abort {item!r}: use error_rate, rps or a latency statistic, not a count")
+                continue
+            if seconds is not None:
+                out.append(AbortRule(item.strip(), check, max(seconds, 1.0)))
+        return tuple(out)
+
+    def checks(self, value: Any, path: Path, users: tuple) -> tuple[Check, ...]:
+        if not isinstance(value, list):
+            self.err(path, f"expected a list of checks, got {_kind(value)}")
+            return ()
+        has_locust = any(isinstance(u, LocustUserRef) for u in users)
+        endpoints = None if has_locust else {r.name for u in users if isinstance(u, YamlUser) for r in u.requests}
+        out = []
+        for i, item in enumerate(value):
+            p = path + (i,)
+            severity = nodata = "fail"
+            if isinstance(item, dict):
+                d = self.mapping(item, p, {"check", "severity", "nodata"}, {"check"})
+                if d is None or "check" not in d:
+                    continue
+                severity, nodata = str(d.get("severity", "fail")), str(d.get("nodata", "fail"))
+                bad = [k for k, v in (("severity", severity), ("nodata", nodata)) if v not in ("fail", "warn")]
+                for k in bad:
+                    self.err(p + (k,), f"expected fail or warn, got {d[k]!r}")
+                if bad:
+                    continue
+                item = d["check"]
+            try:
+                out.append(parse_check(item, endpoints, severity, self.metric_units, self.metric_prefixes, nodata))
+            except ValueError as exc:
+                self.err(p, str(exc))
+        return tuple(out)
