@@ -160,6 +160,12 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     except KeyboardInterrupt:
         print("loadkit: interrupted", file=err)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug in loadkit: one line, the traceback with --debug
+        if debug:
+            raise
+        print(f"loadkit: internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
+              file=err)
+        return EXIT_RUN
 
 
 def _cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
