@@ -72,7 +72,10 @@ class Reader:
 
 
     def resolve_file(self, file: str) -> FsPath | None:
-        for candidate in (self.base_dir / file, FsPath.cwd() / file, FsPath(file)):
+        """A file named in the scenario: beside it or in a folder above it (so ``scenarios/x.py``
+        works from the project root and from anywhere else), else from the current directory."""
+        folders = [self.base_dir, *self.base_dir.parents, FsPath.cwd()]
+        for candidate in [folder / file for folder in folders] + [FsPath(file)]:
             if candidate.is_file():
                 return candidate.resolve()
         return None

@@ -102,7 +102,7 @@ class OtherSections(Reader):
                 self.err(path + ("urls", i), reason)
         for i, f in enumerate(lists["files"]):
             if self.resolve_file(f) is None:
-                self.err(path + ("files", i), f"file {f!r} not found (relative to the scenario or the current directory)")
+                self.err(path + ("files", i), f"file {f!r} not found (beside the scenario, in a folder above it, or in the current directory)")
         files = lists["files"]  # as written: fingerprint keys must not depend on where the checkout lives
         return EnvironmentSpec(files, lists["urls"], lists["env"], lists["ignore"])
 

@@ -104,7 +104,7 @@ class UsersSection(Reader):
             return None
         resolved = self.resolve_file(file)
         if resolved is None:
-            self.err(path + ("locust",), f"Locust file {file!r} not found (relative to the scenario or the current directory)")
+            self.err(path + ("locust",), f"Locust file {file!r} not found (beside the scenario, in a folder above it, or in the current directory)")
             return None
         reason = locust_class_problem(str(resolved), cls)
         if reason:
@@ -204,7 +204,7 @@ class UsersSection(Reader):
     def csv_var(self, name: str, file: Any, order: str, path: Path) -> Var | None:
         resolved = self.resolve_file(str(file))
         if resolved is None:
-            self.err(path, f"data file {file!r} not found (relative to the scenario or the current directory)")
+            self.err(path, f"data file {file!r} not found (beside the scenario, in a folder above it, or in the current directory)")
             return None
         try:
             with open(resolved, newline="", encoding="utf-8") as fh:
