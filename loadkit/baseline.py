@@ -127,16 +127,18 @@ def record_from_run(run_dir: Path, environment: str, promoted_at: float, forced:
     windows: tuple[dict, ...] = ()
     window = summary.get("window", {})
     if samples.exists():
-        table = pq.read_table(samples, columns=["ts", "endpoint", "latency_ms", "error"])
+        table = pq.read_table(samples, columns=["ts", "endpoint", "latency_ms", "error"], read_dictionary=["endpoint"])
         ts = table.column("ts").to_numpy()
-        ep = table.column("endpoint").to_numpy(zero_copy_only=False).astype(object)
+        endpoint = table.column("endpoint").combine_chunks()  # codes, not a Python string per request
+        names = endpoint.dictionary.to_pylist() if table.num_rows else []
+        ep = endpoint.indices.to_numpy(zero_copy_only=False) if table.num_rows else np.empty(0, dtype=np.int64)
         lat = table.column("latency_ms").to_numpy()
         failed = ~table.column("error").is_null().to_numpy(zero_copy_only=False)
         inside = (ts >= window.get("start", -np.inf)) & (ts < window.get("end", np.inf))
         ok = inside & ~failed
         histograms[""] = LogHistogram.of(lat[ok])
-        for name in np.unique(ep[inside]):
-            histograms[str(name)] = LogHistogram.of(lat[ok & (ep == name)])
+        for code in np.unique(ep[inside]):
+            histograms[str(names[code])] = LogHistogram.of(lat[ok & (ep == code)])
         if ts.size:
             windows = _windows(ts, lat, failed, float(window.get("start", ts.min())), float(window.get("end", ts.max())))
     env_file = run_dir / "environment.json"

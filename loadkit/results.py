@@ -16,10 +16,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import __version__
-from .analysis import Summary, summarize
+from .analysis import Summary, summarize_coded
 from .errors import ConfigError, ResultsError
 
 __all__ = ["new_run_dir", "write_json", "read_json", "strip_credentials", "summarize_run", "iso", "versions",
@@ -128,9 +130,30 @@ def git_commit(cwd: Path) -> dict[str, Any] | None:
         return None
 
 
-def summarize_run(samples: Path, window_start: float, window_end: float) -> Summary:
-    """Read the columns the summary needs (not the whole table) and summarise."""
-    table = pq.read_table(samples, columns=["ts", "endpoint", "latency_ms", "error"])
-    cols = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
-    return summarize(cols["ts"], cols["endpoint"].astype(object), cols["latency_ms"], cols["error"].astype(object),
-                     window_start, window_end)
+def summarize_run(samples: Path, window_start: float, window_end: float, top_errors: int = 20) -> Summary:
+    """Read the columns the summary needs (not the whole table) and summarise.
+
+    Endpoints are read dictionary-encoded and errors only as a null mask (their texts are
+    grouped by Arrow), so memory is a few numeric arrays, not a Python string per request.
+    """
+    table = pq.read_table(samples, columns=["ts", "endpoint", "latency_ms", "error"], read_dictionary=["endpoint"])
+    if table.num_rows == 0:
+        empty = np.empty(0)
+        return summarize_coded(empty, empty.astype(np.int64), [], empty, empty.astype(bool), (), window_start,
+                               window_end)
+    endpoint = table.column("endpoint").combine_chunks()
+    if not isinstance(endpoint, pa.DictionaryArray):
+        endpoint = endpoint.dictionary_encode()
+    error = table.column("error")
+    failed = pc.and_(pc.is_valid(error), pc.not_equal(pc.fill_null(error, ""), "")).to_numpy(zero_copy_only=False)
+    failures = table.filter(pa.array(failed)).select(["endpoint", "error"])
+    if failures.num_rows:
+        failures = failures.set_column(0, "endpoint", pc.cast(failures.column("endpoint"), pa.string()))
+        grouped = failures.group_by(["endpoint", "error"]).aggregate([([], "count_all")]).sort_by(
+            [("count_all", "descending"), ("endpoint", "ascending")])
+        errors = tuple((r["endpoint"], r["error"], int(r["count_all"])) for r in grouped.slice(0, top_errors).to_pylist())
+    else:
+        errors = ()
+    return summarize_coded(table.column("ts").to_numpy(), endpoint.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+                           endpoint.dictionary.to_pylist(), table.column("latency_ms").to_numpy(), failed, errors,
+                           window_start, window_end)
