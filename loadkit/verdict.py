@@ -141,4 +141,10 @@ def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str
     decided = [j for j in judged if j[1] != "NODATA"]
     if not decided:
         return verdict("WARN", "no checks defined: the run completed but nothing was asserted")
+    watches_errors = any(c.kind in ("error_rate", "failures") for c in checks) or any(
+        c.key.startswith("error_rate") for c in comps)
+    if summary.requests.failures and not watches_errors:  # latency of successes alone must not hide failures
+        return verdict("WARN", f"all {len(decided)} checks passed, but {summary.requests.failures} of "
+                               f"{summary.requests.total} checked requests failed and no check looks at errors "
+                               "(add e.g. \"error_rate < 1%\")")
     return verdict("PASS", f"all {len(decided)} checks passed")

@@ -218,3 +218,23 @@ def test_replay_of_an_imported_profile_scaled_and_time_compressed(standin, tmp_p
     samples = pd.read_parquet(run / "samples.parquet")
     share = (samples.endpoint == "faq").mean()
     assert share == pytest.approx(0.7 / 0.9, abs=0.05)  # the profile's mix, unmapped share left out
+
+
+def test_open_model_schedule_is_shared_between_workers(standin, tmp_path):
+    path = write(tmp_path, """\
+        name: open-workers
+        target: {host: http://127.0.0.1:1}
+        users:
+          - name: u
+            requests: [{name: health, path: /health}]
+        load:
+          arrival: {rate: 100/s, duration: 4s}
+          concurrency: 50
+        checks: ["error_rate < 1%"]
+        """)
+    assert main(["run", path, "--host", standin.url, "--out", str(tmp_path / "r"), "--quiet", "--workers", "2"]) == 0
+    run = only_run(tmp_path / "r")
+    samples = pd.read_parquet(run / "samples.parquet")
+    assert samples.worker.nunique() == 2 and abs(len(samples) - 400) <= 4  # each worker its half, not both all
+    rate = pd.read_parquet(run / "rate.parquet")
+    assert ((rate.achieved - rate.intended).abs()[1:] <= 5).all()

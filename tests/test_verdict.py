@@ -98,3 +98,10 @@ def test_error_rate_and_rps_checks():
     v = evaluate(checks("error_rate < 1%", "rps >= 10", "requests > 50", "failures < 3"), s, "complete")
     assert [c.status for c in v.checks] == ["FAIL", "PASS", "PASS", "PASS"]
     assert v.checks[0].reason == "observed 2.00%, limit < 1.00%"
+
+
+def test_failures_no_check_looks_at_are_a_warning_not_a_pass():
+    s = make([5.0] * 100, errors=[None] * 60 + ["ConnectionResetError"] * 40)
+    v = evaluate(checks("p95(latency) < 10ms"), s, "complete")
+    assert v.status == "WARN" and "40 of 100 checked requests failed and no check looks at errors" in v.reason
+    assert evaluate(checks("p95(latency) < 10ms", "error_rate < 50%"), s, "complete").status == "PASS"
