@@ -127,6 +127,15 @@ class LoadRun:
         started = self.clock()
         manifest = self._manifest(started)
         write_json(self.paths.manifest, manifest)
+        try:
+            return self._execute(manifest, started)
+        except Exception as exc:  # never leave a run folder that claims to be "running"
+            manifest.update({"status": "error", "reason": f"internal error: {type(exc).__name__}: {exc}",
+                             "end": iso(self.clock())})
+            write_json(self.paths.manifest, manifest)
+            raise
+
+    def _execute(self, manifest: dict, started: float) -> RunOutcome:
         unreachable = probe_target(self.scenario.target.host, self.preflight_timeout)
         if unreachable:
             return self._finish(manifest, started, started, "error", unreachable, 0, 0)

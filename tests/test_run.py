@@ -212,3 +212,17 @@ def test_workers_quit_when_the_master_is_killed(standin, tmp_path):
         for c in psutil.Process().children(recursive=True):
             if "worker" in c.cmdline():
                 c.kill()
+
+
+def test_an_internal_failure_marks_the_run_as_error_not_running(standin, tmp_path, monkeypatch, capsys):
+    import loadkit.runner
+
+    def broken(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(loadkit.runner, "collect_fingerprint", broken)
+    out = tmp_path / "res"
+    assert main(["run", str(ROOT / "scenarios/example.yaml"), "--host", standin.url, "--out", str(out), *SHORT]) == 3
+    assert "loadkit: internal error: RuntimeError: disk on fire" in capsys.readouterr().err
+    manifest = read(only_run(out), "manifest.json")
+    assert manifest["status"] == "error" and "disk on fire" in manifest["reason"]
