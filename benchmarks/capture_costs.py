@@ -27,10 +27,10 @@ import locust  # noqa: F401  (first: gevent monkey patching)
 from locust import FastHttpUser, task
 from locust.env import Environment
 
-from loadkit.capture import PartWriter, SampleBuffer, attach_recorder
-from loadkit.results import summarize_run
+from loadkit.analysis import summarize_run
+from loadkit.run.capture import PartWriter, SampleBuffer, attach_recorder
+from loadkit.run.users import build_user_classes
 from loadkit.scenario import load_scenario
-from loadkit.users import build_user_classes
 
 
 class _StubClient:

@@ -1,8 +1,8 @@
 """Time and size of ``write_report`` on a long, busy run: one hour at 500 RPS (1.8 M samples).
 
 A synthetic run folder is built with the real formats (samples.parquet with
-``loadkit.capture.SCHEMA``, summary.json from ``loadkit.analysis.summarize``, verdict.json from
-``loadkit.judge.judge_run`` against a real ``BaselineStore`` holding a few promoted runs),
+``loadkit.runfolder.SCHEMA``, summary.json from ``loadkit.analysis.summarize``, verdict.json from
+``loadkit.verdict.judge_run`` against a real ``BaselineStore`` holding a few promoted runs),
 then the report is written and timed. ``make_run`` is also what tests/test_report.py uses.
 
 Usage: ``python benchmarks/report_size.py [--duration 3600] [--rps 500] [--baseline-runs 3]``
@@ -24,10 +24,8 @@ import pyarrow.parquet as pq
 
 from loadkit.analysis import summarize
 from loadkit.baseline import BaselineStore
-from loadkit.capture import SCHEMA
-from loadkit.collectors.process import write_metrics
-from loadkit.judge import checks_from_manifest, judge_run
-from loadkit.results import iso, write_json
+from loadkit.runfolder import SCHEMA, iso, write_json, write_metrics
+from loadkit.verdict import checks_from_manifest, judge_run
 
 ENDPOINTS = ("faq-search", "ticket-get", "ticket-create", "agent-queue")
 ERRORS = ("expected status 200/201, got 400", "LocustBadStatusCode: URL http://127.0.0.1:8000/nope/1: code=404",

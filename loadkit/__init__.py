@@ -18,10 +18,11 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_scenario": "loadkit.scenario",
     "Scenario": "loadkit.scenario",
-    "LoadRun": "loadkit.runner",
-    "RunOutcome": "loadkit.runner",
+    "LoadRun": "loadkit.run",
+    "RunOptions": "loadkit.run",
+    "RunOutcome": "loadkit.run",
     "BaselineStore": "loadkit.baseline",
-    "judge_run": "loadkit.judge",
+    "judge_run": "loadkit.verdict",
     "write_report": "loadkit.report",
 }
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from .compare import metric_key
+from .analysis.histogram import LogHistogram
 from .errors import ConfigError, ResultsError
-from .histogram import LogHistogram
-from .results import iso, read_json
+from .files import atomic_write
+from .runfolder import RunPaths, failed_mask, iso, read_json, read_samples
+from .scenario.checks import metric_key
 
 __all__ = ["BaselineRun", "BaselineStore", "aggregates_from_summary", "record_from_run", "SCHEMA", "WINDOW_S"]
 
@@ -80,7 +79,7 @@ class BaselineRun:
 
 
 def aggregates_from_summary(summary: dict) -> dict[str, float]:
-    """Flat ``{metric key: value}`` for a run, the form comparisons read (see :func:`loadkit.compare.metric_key`)."""
+    """Flat ``{metric key: value}`` for a run, the form comparisons read (see :func:`loadkit.scenario.checks.metric_key`)."""
     out: dict[str, float] = {}
 
     def add(stats: dict, endpoint: str | None) -> None:
@@ -122,18 +121,18 @@ def record_from_run(run_dir: Path, environment: str, promoted_at: float, forced:
     """Read a finished run folder into a compact baseline record."""
     manifest = read_json(run_dir / "manifest.json")
     summary = read_json(run_dir / "summary.json")
-    samples = run_dir / "samples.parquet"
+    paths = RunPaths(run_dir)
     histograms: dict[str, LogHistogram] = {}
     windows: tuple[dict, ...] = ()
     window = summary.get("window", {})
-    if samples.exists():
-        table = pq.read_table(samples, columns=["ts", "endpoint", "latency_ms", "error"], read_dictionary=["endpoint"])
+    if paths.samples.exists():
+        table = read_samples(paths, ["ts", "endpoint", "latency_ms", "error"], dictionary=["endpoint"])
         ts = table.column("ts").to_numpy()
         endpoint = table.column("endpoint").combine_chunks()  # codes, not a Python string per request
         names = endpoint.dictionary.to_pylist() if table.num_rows else []
         ep = endpoint.indices.to_numpy(zero_copy_only=False) if table.num_rows else np.empty(0, dtype=np.int64)
         lat = table.column("latency_ms").to_numpy()
-        failed = ~table.column("error").is_null().to_numpy(zero_copy_only=False)
+        failed = failed_mask(table.column("error"))
         inside = (ts >= window.get("start", -np.inf)) & (ts < window.get("end", np.inf))
         ok = inside & ~failed
         histograms[""] = LogHistogram.of(lat[ok])
@@ -216,12 +215,7 @@ class BaselineStore:
             target = folder / f"{record.run_id}.json"
             if target.exists():
                 raise ConfigError(f"{record.run_id} is already in the {record.scenario}/{environment} baseline")
-            tmp = folder / f".{record.run_id}.json.tmp"
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(record.to_json(), fh, separators=(",", ":"))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
+            atomic_write(target, json.dumps(record.to_json(), separators=(",", ":")), fsync=True)
             pruned = [r.run_id for r in self.runs(record.scenario, environment)[: -self.keep]]
             for run_id in pruned:
                 (folder / f"{run_id}.json").unlink()

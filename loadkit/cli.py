@@ -17,6 +17,9 @@ from typing import TextIO
 
 from . import __version__
 from .errors import ConfigError, LoadkitError
+from .redact import strip_url
+from .status import exit_code
+from .units import format_value
 
 __all__ = ["main"]
 
@@ -212,8 +215,9 @@ def _demo_scenario() -> str:
 def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, target_pid: int | None) -> int:
     import gevent
 
-    from .progress import render_bar, render_line
-    from .runner import LoadRun
+    from .baseline import BaselineStore
+    from .run import LoadRun
+    from .run.progress import render_bar, render_line
 
     if args.workers < 0:
         raise ConfigError(f"--workers: expected 0 or more, got {args.workers}")
@@ -230,14 +234,12 @@ def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, targe
         if not sep or not key:
             raise ConfigError(f"--env-var: expected KEY=VALUE, got {item!r}")
         pairs[key] = value
-    from .baseline import BaselineStore
-
     store = BaselineStore(args.baselines, args.keep)
     store.folder(scenario.name, args.env)  # a bad --env is refused before the load
     run = LoadRun(scenario, args.out, workers=args.workers, run_id=args.run_id, target_pid=target_pid,
-                  on_progress=show, progress_interval=interval, baselines=store, environment=args.env,
-                  env_pairs=pairs)
-    print(f"loadkit {__version__}: running {scenario.name} against {scenario.target.host} "
+                  progress_interval=interval, baselines=store, environment=args.env, env_pairs=pairs,
+                  junit=args.junit, markdown=args.markdown, promote_on_pass=args.promote_on_pass, on_progress=show)
+    print(f"loadkit {__version__}: running {scenario.name} against {strip_url(scenario.target.host)} "
           f"for {scenario.load.duration:g}s" + (f" with {args.workers} workers" if args.workers else ""), file=err)
     handlers = [gevent.signal_handler(sig, run.interrupt, f"interrupted by {sig.name}")
                 for sig in (signal.SIGINT, signal.SIGTERM)]
@@ -253,26 +255,17 @@ def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, targe
     s = outcome.summary.requests
     p95 = s.latency_ms.p95 if s.latency_ms else None
     print(f"requests: {outcome.samples} ({s.total} checked, {s.failures} failed), "
-          f"{s.rps:.1f}/s, p95 {'n/a' if p95 is None else f'{p95:.1f} ms'}", file=out)
-    _finish_verdict(outcome.verdict, outcome.paths.root, args, out)
-    if args.promote_on_pass and outcome.status == "complete" and outcome.verdict.status in ("PASS", "WARN"):
-        record, pruned = store.promote(outcome.paths.root, args.env, time.time())
+          f"{s.rps:.1f}/s, p95 {format_value('latency', p95)}", file=out)
+    _print_verdict(outcome.verdict, outcome.paths.root, outcome.files, outcome.warnings, out)
+    if outcome.promoted:
+        record, pruned = outcome.promoted
         print(f"baseline: promoted {record.run_id} to {record.scenario}/{args.env}"
               + (f" (dropped {', '.join(pruned)})" if pruned else ""), file=out)
-    if outcome.status == "interrupted":
-        return EXIT_INTERRUPTED
-    return _exit_code(outcome.verdict.status)
+    return exit_code(outcome.verdict.status, outcome.status)
 
 
-def _exit_code(status: str) -> int:
-    return {"PASS": EXIT_PASS, "WARN": EXIT_PASS, "FAIL": EXIT_FAIL}.get(status, EXIT_RUN)
-
-
-def _finish_verdict(verdict, run_dir: Path, args: argparse.Namespace, out: TextIO) -> None:
-    """Print the verdict and write the CI files asked for."""
-    from .publish import junit_xml, markdown, write_text
-    from .results import read_json
-
+def _print_verdict(verdict, run_dir: Path, files: tuple[Path, ...], warnings: tuple[str, ...], out: TextIO) -> None:
+    """Print the verdict and the files written."""
     for c in verdict.checks:
         print(f"  {c.status:<6} {c.check:<40} {c.reason}", file=out)
     for c in verdict.comparisons:
@@ -285,34 +278,27 @@ def _finish_verdict(verdict, run_dir: Path, args: argparse.Namespace, out: TextI
         print(f"note: {note}", file=out)
     print(f"verdict: {verdict.status}: {verdict.reason}", file=out)
     print(f"results: {run_dir}", file=out)
-    manifest = read_json(run_dir / "manifest.json")
-    name = manifest["scenario"]["name"]
-    try:
-        from .baseline import BaselineStore
-        from .report import write_report
-
-        files = write_report(run_dir, baselines=BaselineStore(args.baselines, args.keep), environment=args.env)
-        print(f"report: {files.html}", file=out)
-    except LoadkitError as exc:  # a report problem is shown, never changes the verdict
-        print(f"loadkit: warning: no report: {exc}", file=out)
-    if args.junit:
-        write_text(args.junit, junit_xml(verdict, f"loadkit.{name}", manifest.get("duration_s") or 0.0))
-    if args.markdown:
-        write_text(args.markdown, markdown(verdict, f"loadkit {name}", manifest["run_id"]))
+    for f in files:
+        if f.name.endswith(".html"):
+            print(f"report: {f}", file=out)
+    for w in warnings:
+        print(f"loadkit: warning: {w}", file=out)
 
 
 def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .baseline import BaselineStore
-    from .judge import checks_from_manifest, judge_run
-    from .results import read_json
+    from .report.publish import publish
+    from .runfolder import read_json
+    from .verdict import checks_from_manifest, judge_run
 
     manifest = read_json(args.run_dir / "manifest.json")
     checks, compare = checks_from_manifest(manifest)
-    verdict = judge_run(args.run_dir, checks, compare, BaselineStore(args.baselines, args.keep), args.env)
-    _finish_verdict(verdict, args.run_dir, args, out)
-    if manifest.get("status") == "interrupted":
-        return EXIT_INTERRUPTED
-    return _exit_code(verdict.status)
+    store = BaselineStore(args.baselines, args.keep)
+    verdict = judge_run(args.run_dir, checks, compare, store, args.env)
+    published = publish(args.run_dir, verdict, baselines=store, environment=args.env, junit=args.junit,
+                        markdown_file=args.markdown)
+    _print_verdict(verdict, args.run_dir, published.files, published.warnings, out)
+    return exit_code(verdict.status, manifest.get("status", "error"))
 
 
 def _cmd_baseline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -357,52 +343,12 @@ def _cmd_target(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    import gevent
-    from locust.env import Environment
-
-    from .distributed import WorkerShipper
+    from .run.workers import run_worker
     from .scenario import load_scenario
-    from .users import build_user_classes
 
-    host, _, port = args.master.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"--master: expected HOST:PORT, got {args.master!r}")
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when to stop
     scenario = load_scenario(args.scenario, overrides=args.set, host=args.host)
-    if scenario.load.open is not None:
-        from .openmodel import Schedule
-        from .users import build_open_user
-
-        schedule = Schedule(scenario.load.open, args.stream - 1, args.streams, scenario.seed)
-        classes = [build_open_user(scenario, schedule, args.stream)]
-    else:
-        schedule, classes = None, build_user_classes(scenario, stream=args.stream)
-    env = Environment(user_classes=classes, host=scenario.target.host, catch_exceptions=True)
-    if schedule is not None:
-        env.events.test_start.add_listener(lambda **_: schedule.begin(time.time()))
-    started = time.monotonic()
-    holder: list = []
-
-    def watchdog() -> None:  # load must stop when its master is gone: no orphaned load
-        while True:
-            gevent.sleep(0.5)
-            if args.parent_pid and os.getppid() != args.parent_pid:
-                print("loadkit worker: master process gone, quitting", file=err)
-                break
-            if args.max_seconds and time.monotonic() - started > args.max_seconds:
-                print(f"loadkit worker: --max-seconds {args.max_seconds:g} reached, quitting", file=err)
-                break
-        if holder:  # try a clean goodbye, but a dead master never answers: bounded
-            gevent.spawn(holder[0].quit).join(timeout=3)
-        os._exit(EXIT_RUN)
-
-    gevent.spawn(watchdog)
-    runner = env.create_worker_runner(host, int(port))
-    holder.append(runner)
-    WorkerShipper(env)
-    gevent.signal_handler(signal.SIGTERM, runner.quit)
-    runner.greenlet.join()
-    return EXIT_PASS
+    return run_worker(scenario, args.master, args.stream, args.streams, args.parent_pid, args.max_seconds,
+                      lambda line: print(line, file=err))
 
 
 def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

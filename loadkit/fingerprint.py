@@ -19,20 +19,10 @@ from typing import Any
 
 import yaml
 
-from .collectors.base import redact
+from .redact import is_secret_key, mask_value, redact
+from .scenario.model import EnvironmentSpec
 
 __all__ = ["EnvironmentSpec", "Fingerprint", "Change", "collect_fingerprint", "drift", "flatten", "mask"]
-
-_SECRET_WORDS = ("password", "passwd", "secret", "token", "apikey", "api_key", "api-key", "credential", "dsn",
-                 "private_key", "auth")
-
-
-@dataclass(frozen=True)
-class EnvironmentSpec:
-    files: tuple[str, ...] = ()
-    urls: tuple[str, ...] = ()  # absolute, or a path such as /config read from the target
-    env: tuple[str, ...] = ()  # names of environment variables to record
-    ignore: tuple[str, ...] = ()  # glob patterns of keys left out, e.g. "*#port"
 
 
 @dataclass(frozen=True)
@@ -71,9 +61,8 @@ def flatten(data: Any, prefix: str = "") -> dict[str, str]:
 
 def mask(key: str, value: str) -> str:
     """Secret-looking keys become ``***`` plus a digest (changes stay visible); URLs lose credentials."""
-    last = key.rsplit("#", 1)[-1].rsplit(".", 1)[-1].lower()
-    if any(word in last for word in _SECRET_WORDS):
-        return "***" + hashlib.sha256(value.encode()).hexdigest()[:8]
+    if is_secret_key(key):
+        return mask_value(value)
     return redact(value)
 
 

@@ -1,10 +1,14 @@
-"""Parsing of the small unit-bearing values scenarios are written in (``10s``, ``300ms``, ``1%``)."""
+"""The small unit-bearing values scenarios are written in (``10s``, ``300ms``, ``1%``), and the one formatter.
+
+:func:`format_value` is the only place a measured value becomes text: a reason in the verdict,
+the terminal, JUnit, Markdown and the HTML report all show the same number the same way.
+"""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["parse_duration", "parse_latency_ms", "parse_percent", "format_ms"]
+__all__ = ["parse_duration", "parse_latency_ms", "parse_percent", "format_value", "format_ms", "kind_of_key"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -48,7 +52,40 @@ def parse_percent(value: object) -> float:
     raise ValueError(f"expected a percentage such as 1% or 0.5%, got {value!r}")
 
 
-def format_ms(ms: float | None) -> str:
-    if ms is None:
+def format_value(kind: str, value: float | None) -> str:
+    """``value`` in the unit its kind implies: ``latency`` (ms), ``error_rate`` (a fraction, shown in %),
+    ``rps`` (per second), ``count``, or anything else as 4 significant digits."""
+    if value is None:
+        return "(absent)"
+    v = float(value)
+    if v != v:
         return "n/a"
-    return f"{ms / 1000:.2f} s" if ms >= 10_000 else f"{ms:.1f} ms"
+    if kind == "latency":
+        if abs(v) >= 10_000:
+            return f"{v / 1000:.2f} s"
+        return f"{v:.0f} ms" if abs(v) >= 100 else f"{v:.1f} ms" if abs(v) >= 10 else f"{v:.2f} ms"
+    if kind == "error_rate":
+        pct = v * 100
+        return f"{pct:.2g}%" if 0 < abs(pct) < 0.01 else f"{pct:.2f}%"
+    if kind == "rps":
+        return f"{v:.1f}/s"
+    if kind == "count":
+        return f"{v:.0f}"
+    return f"{v:.4g}"
+
+
+def kind_of_key(key: str) -> str:
+    """The kind of an aggregate key (``p95(latency, x)``, ``error_rate``, ``rps(x)``, ``mean(db.tps)``)."""
+    if key.startswith("error_rate"):
+        return "error_rate"
+    if key.startswith("rps"):
+        return "rps"
+    if key.startswith(("requests", "failures", "exceptions")):
+        return "count"
+    if "(latency" in key or key == "latency":
+        return "latency"
+    return "metric"
+
+
+def format_ms(ms: float | None) -> str:
+    return format_value("latency", ms)

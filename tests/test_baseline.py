@@ -12,9 +12,9 @@ import pytest
 
 from loadkit.analysis import summarize
 from loadkit.baseline import BaselineStore, record_from_run
-from loadkit.capture import SCHEMA
 from loadkit.cli import main
-from loadkit.errors import ConfigError
+from loadkit.errors import ConfigError, ResultsError
+from loadkit.runfolder import SCHEMA
 
 
 def fake_run(root, run_id, *, status="complete", verdict="PASS", n=2000, seconds=20.0, p=10.0, seed=0,
@@ -103,7 +103,7 @@ def test_a_crash_mid_write_leaves_the_previous_baseline_intact(tmp_path, monkeyp
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(ResultsError, match="the disk is full"):
         store.promote(fake_run(tmp_path / "results", "next", seed=1), "staging", 1.0)
     monkeypatch.undo()
     assert [r.run_id for r in store.runs("shop", "staging")] == ["good"]  # the half-written temp file is ignored

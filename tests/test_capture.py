@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from loadkit.capture import PartWriter, SampleBuffer
-from loadkit.progress import Progress, render_bar, render_line
+from loadkit.run.capture import PartWriter, SampleBuffer
+from loadkit.run.progress import Progress, render_bar, render_line
 
 
 class Resp:

@@ -1,6 +1,6 @@
 import pytest
 
-from loadkit.checks import parse_check
+from loadkit.scenario.checks import parse_check
 from loadkit.units import parse_duration, parse_latency_ms, parse_percent
 
 

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from loadkit.collectors import SOURCES, MetricSpec, check_spec, make_collector, redact
+from loadkit.collectors import SOURCES, MetricSpec, check_spec, make_collector
 from loadkit.errors import ConfigError
+from loadkit.redact import redact
 
 
 def test_every_source_says_its_options_and_fields():

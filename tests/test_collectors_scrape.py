@@ -10,7 +10,7 @@ import pytest
 from conftest import free_port
 
 from loadkit.collectors import MetricSpec, make_collector
-from loadkit.collectors.histogram import bucket_quantile
+from loadkit.collectors.buckets import bucket_quantile
 
 INF = float("inf")
 

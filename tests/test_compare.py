@@ -3,10 +3,10 @@
 import pytest
 
 from loadkit.analysis import summarize
-from loadkit.checks import parse_check
-from loadkit.compare import compare_all, metric_key, parse_compare
 from loadkit.fingerprint import Change
+from loadkit.scenario.checks import metric_key, parse_check, parse_compare
 from loadkit.verdict import evaluate
+from loadkit.verdict.compare import compare_all
 
 P95 = "p95(latency)"
 

@@ -9,7 +9,8 @@ import pytest
 from conftest import only_run, read
 
 from loadkit.cli import main
-from loadkit.openmodel import OpenLoad, Schedule, Segment, check_interval, intended_counts, schedule_times, shortfalls
+from loadkit.run.openmodel import Schedule, check_interval, intended_counts, schedule_times, shortfalls
+from loadkit.scenario.model import OpenLoad, Segment
 from loadkit.standin import StandinConfig, start_standin
 
 

@@ -1,5 +1,6 @@
 """Real short runs: Locust against the bundled stand-in on loopback, results on disk, exit codes."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -13,8 +14,8 @@ import pytest
 from conftest import ROOT, free_port, only_run, read
 
 from loadkit.cli import main
+from loadkit.run.users import build_user_classes
 from loadkit.scenario import import_locust_class, load_scenario
-from loadkit.users import build_user_classes
 
 SHORT = ["--set", "load.stages.0.duration=2s", "--set", "load.stages.1.duration=3s", "--quiet"]
 
@@ -210,17 +211,18 @@ def test_workers_quit_when_the_master_is_killed(standin, tmp_path):
     finally:
         proc.kill()
         for c in psutil.Process().children(recursive=True):
-            if "worker" in c.cmdline():
-                c.kill()
+            with contextlib.suppress(psutil.Error):  # a worker may be a zombie already
+                if "worker" in c.cmdline():
+                    c.kill()
 
 
 def test_an_internal_failure_marks_the_run_as_error_not_running(standin, tmp_path, monkeypatch, capsys):
-    import loadkit.runner
+    import loadkit.run.preflight
 
     def broken(*a, **k):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(loadkit.runner, "collect_fingerprint", broken)
+    monkeypatch.setattr(loadkit.run.preflight, "collect_fingerprint", broken)
     out = tmp_path / "res"
     assert main(["run", str(ROOT / "scenarios/example.yaml"), "--host", standin.url, "--out", str(out), *SHORT]) == 3
     assert "loadkit: internal error: RuntimeError: disk on fire" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from loadkit.analysis import summarize
-from loadkit.checks import parse_check
+from loadkit.scenario.checks import parse_check
 from loadkit.verdict import evaluate
 
 
@@ -57,7 +57,7 @@ def test_pass_and_fail_with_reasons():
     v = evaluate(checks("p50(latency) < 20ms", "max(latency) < 100ms"), s, "complete")
     assert v.status == "FAIL"
     assert [c.status for c in v.checks] == ["PASS", "FAIL"]
-    assert v.checks[1].reason == "observed 500.0 ms, limit < 100.0 ms"
+    assert v.checks[1].reason == "observed 500 ms, limit < 100 ms"
     assert v.checks[1].observed == 500.0 and v.checks[1].limit == 100.0
     assert evaluate(checks("p50(latency) < 20ms"), s, "complete").status == "PASS"
 

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..results import RunPaths, read_json
+from ..errors import ConfigError, ResultsError
+from ..runfolder import RunPaths, failed_mask, read_json, read_samples
 
 __all__ = ["Point", "Stage", "read_points_csv", "points_from_run", "points_from_runs", "stages_from_manifest",
            "load_points", "RAMP_FRACTION", "WINDOW_S"]
@@ -101,18 +101,14 @@ def stages_from_manifest(manifest: dict[str, Any], where: str = "manifest.json")
 
 
 def _read_samples(paths: RunPaths) -> dict[str, np.ndarray]:
-    import pyarrow.parquet as pq
-
     if not paths.samples.is_file():
         raise ConfigError(f"{paths.samples}: missing; is this a finished loadkit run folder?")
     try:
-        table = pq.read_table(paths.samples, columns=["ts", "latency_ms", "error"])
-    except Exception as exc:  # pyarrow raises several types for a bad file
-        raise ConfigError(f"{paths.samples}: unreadable ({exc})") from None
-    cols = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
-    err = cols["error"].astype(object)
-    cols["ok"] = np.array([e is None or e != e or e == "" for e in err], dtype=bool)
-    return cols
+        table = read_samples(paths, ["ts", "latency_ms", "error"])
+    except ResultsError as exc:
+        raise ConfigError(str(exc)) from None
+    return {"ts": table.column("ts").to_numpy(), "latency_ms": table.column("latency_ms").to_numpy(),
+            "ok": ~failed_mask(table.column("error"))}
 
 
 def _latency(values: np.ndarray, statistic: str) -> float | None:

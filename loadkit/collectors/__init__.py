@@ -6,13 +6,13 @@ Sources (see :data:`SOURCES` for options and fields): ``process``, ``host``, ``p
 :class:`CollectorSet` runs them in a separate sampler process and writes ``metrics.parquet``.
 """
 
-from .base import Collector, MetricSpec, Row, redact, series_key
+from ..runfolder import METRICS_SCHEMA, write_metrics
+from .base import Collector, MetricSpec, Row, series_key
 from .collectorset import CollectorCost, CollectorSet
-from .process import METRICS_SCHEMA, write_metrics
 from .registry import SOURCES, FieldInfo, OptionInfo, SourceInfo, check_spec, make_collector
 
 __all__ = [
-    "Collector", "MetricSpec", "Row", "redact", "series_key",
+    "Collector", "MetricSpec", "Row", "series_key",
     "CollectorSet", "CollectorCost",
     "SOURCES", "SourceInfo", "OptionInfo", "FieldInfo", "check_spec", "make_collector",
     "write_metrics", "METRICS_SCHEMA",

@@ -7,7 +7,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .base import MetricSpec, Row, redact
+from ..redact import redact
+from .base import MetricSpec, Row
 
 __all__ = ["SourceError", "SourceBase", "CounterRates", "format_labels", "one_line"]
 

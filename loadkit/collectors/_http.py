@@ -2,7 +2,7 @@
 
 Credentials come from variables *named* in the options (``token_env``, ``username_env`` +
 ``password_env``) or from ``user:pass@`` in the URL; the values are kept as secrets so
-:func:`~loadkit.collectors.base.redact` masks them in every reason.
+:func:`~loadkit.redact.redact` masks them in every reason.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..redact import redact
 from ._common import SourceError, one_line
-from .base import redact
 
 __all__ = ["HttpTarget", "http_target", "get"]
 

@@ -2,16 +2,15 @@
 
 A collector never raises out of ``sample``: a source that fails (database down, bad query,
 process gone) records *why* in ``missing`` and the load goes on; checks on its metrics then
-end NODATA with that reason. Credentials never appear in a reason (see :func:`redact`).
+end NODATA with that reason. Credentials never appear in a reason (see :mod:`loadkit.redact`).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Row", "Collector", "MetricSpec", "redact", "series_key"]
+__all__ = ["Row", "Collector", "MetricSpec", "series_key"]
 
 #: (timestamp in Unix seconds, metric name, labels as ``k="v",…`` or "", value)
 Row = tuple[float, str, str, float]
@@ -43,20 +42,6 @@ class Collector(Protocol):
     def stop(self, now: float) -> list[Row]:
         """Final rows (e.g. top statements over the run) and release connections."""
         ...
-
-
-_CRED = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*)(?::[^@/\s]*)?@", re.I)
-_KV = re.compile(r"\b(password|passwd|pwd|token|secret|apikey|api_key)\s*=\s*\S+", re.I)
-
-
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` with URL credentials, ``password=…`` pairs and the given secret values masked."""
-    text = _CRED.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:***@", text)
-    text = _KV.sub(lambda m: f"{m.group(1)}=***", text)
-    for s in secrets:
-        if s:
-            text = text.replace(s, "***")
-    return text
 
 
 def series_key(metric: str, labels: str) -> str:

@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from loadkit.errors import ConfigError
-
-from .base import MetricSpec, redact, series_key
+from ..errors import ConfigError
+from ..redact import redact
+from .base import MetricSpec, series_key
 from .registry import check_spec, make_collector
 
 __all__ = ["CollectorSet", "CollectorCost"]

@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ..redact import redact
 from ._common import SourceBase, SourceError, one_line
-from .base import MetricSpec, Row, redact
+from .base import MetricSpec, Row
 
 __all__ = ["MysqlCollector", "parse_mysql_dsn"]
 

@@ -27,8 +27,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..redact import redact
 from ._common import SourceBase, SourceError, format_labels, one_line
-from .base import MetricSpec, Row, redact
+from .base import MetricSpec, Row
 
 __all__ = ["PostgresCollector"]
 

@@ -8,21 +8,15 @@ that comes and goes between samples still counts.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import psutil
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ._common import SourceBase, SourceError
 from .base import MetricSpec, Row
 
-__all__ = ["ProcessCollector", "find_listeners", "write_metrics", "METRICS_SCHEMA"]
-
-METRICS_SCHEMA = pa.schema([("ts", pa.float64()), ("metric", pa.string()), ("labels", pa.string()),
-                            ("value", pa.float64())])
+__all__ = ["ProcessCollector", "find_listeners"]
 
 
 def find_listeners(port: int) -> list[int]:
@@ -140,12 +134,3 @@ def _alive(p: psutil.Process) -> bool:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-
-
-def write_metrics(path: Path, rows: list[Row]) -> None:
-    """``rows`` as ``metrics.parquet`` (long format, :data:`METRICS_SCHEMA`), atomically."""
-    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
-    table = pa.table({n: list(c) for n, c in zip(METRICS_SCHEMA.names, cols, strict=True)}, schema=METRICS_SCHEMA)
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)

@@ -15,9 +15,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from ..redact import redact
 from ._common import SourceBase, SourceError, format_labels, one_line
 from ._http import HttpTarget, get, http_target
-from .base import MetricSpec, Row, redact
+from .base import MetricSpec, Row
 
 __all__ = ["PrometheusCollector"]
 

@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from loadkit.errors import ConfigError
-from loadkit.units import parse_duration
-
+from ..errors import ConfigError
+from ..units import parse_duration
 from .base import Collector, MetricSpec
 
 __all__ = ["OptionInfo", "FieldInfo", "SourceInfo", "SOURCES", "check_spec", "make_collector"]

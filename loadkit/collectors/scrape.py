@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from ._common import CounterRates, SourceBase, SourceError, format_labels, one_line
 from ._http import get, http_target
 from .base import MetricSpec, Row
-from .histogram import bucket_quantile
+from .buckets import bucket_quantile
 
 __all__ = ["ScrapeCollector", "DEFAULT_QUANTILES"]
 

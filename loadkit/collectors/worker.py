@@ -90,7 +90,7 @@ class _Loop:
 def main() -> int:
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything printed by a library goes to stderr, not into the protocol
-    from .process import write_metrics
+    from ..runfolder import write_metrics
     from .registry import make_collector
 
     cpu0 = time.process_time()

@@ -5,7 +5,7 @@ summary or chart is made.
 """
 
 from .command import ImportReport, add_import_arguments, default_output, import_profile, run_import
-from .logs import LOG_FORMATS, parse_json_fields, parse_timestamp, profile_from_logs, sniff
+from .logs import LOG_FORMATS, parse_json_fields, profile_from_logs, sniff
 from .profile import (
     FORMAT_VERSION,
     Endpoint,
@@ -25,6 +25,7 @@ from .profile import (
 )
 from .sources import RatePoint, parse_time_arg, profile_from_points, profile_from_prometheus, profile_from_rate_csv
 from .templates import endpoint_of_request, split_endpoint, template_path
+from .timestamps import parse_timestamp
 
 __all__ = [
     "FORMAT_VERSION", "LOG_FORMATS", "Endpoint", "ImportReport", "Malformed", "PeakWindow", "Profile",

@@ -9,7 +9,6 @@ buckets, a line slightly out of order within a file still lands in its right int
 
 from __future__ import annotations
 
-import calendar
 import gzip
 import heapq
 import io
@@ -17,13 +16,13 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
 from ..errors import ConfigError, Problem
 from .profile import Malformed, Profile, SourceInfo, build_profile, format_duration
 from .templates import endpoint_of_request
+from .timestamps import _cache, _cached_time, _iso_cached, parse_timestamp
 
 __all__ = [
     "LOG_FORMATS",
@@ -49,16 +48,9 @@ _Q = r'"([^"\\]*(?:\\.[^"\\]*)*)"'
 # remote_addr ident user [time] "request" status bytes -- extra fields after bytes (nginx custom formats) allowed
 _CLF = re.compile(r'\S+ \S+ [^\[]*\[([^\]]+)\] ' + _Q + r' (\d{3}) (?:\d+|-)')
 _COMBINED = re.compile(r'\S+ \S+ [^\[]*\[[^\]]+\] ' + _Q + r' \d{3} (?:\d+|-) ' + _Q + ' ' + _Q)
-_CLF_TIME = re.compile(r"(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?: ([+-])(\d{2}):?(\d{2}))?$")
-_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
-                                        "nov", "dec"), start=1)}
-_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?")
-_ISO_REST = re.compile(r"(?:[.,](\d+))?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$")
-_EPOCH = re.compile(r"\d+(?:\.\d+)?$")
 _SNIFF_BYTES = 65536
 _SNIFF_LINES = 50
 _COMPRESSED = {b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"\x28\xb5\x2f\xfd": "zstd", b"PK\x03\x04": "zip"}
-_cache: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -68,81 +60,6 @@ class Sniff:
     path: str
     format: str
     gzip: bool
-
-
-def _clf_epoch(text: str) -> float:
-    m = _CLF_TIME.match(text)
-    if not m:
-        raise ValueError(text)
-    day, mon, year, hh, mi, ss, sign, tzh, tzm = m.groups()
-    t = calendar.timegm((int(year), _MONTHS[mon.lower()], int(day), int(hh), int(mi), int(ss)))
-    if sign:
-        t -= (1 if sign == "+" else -1) * (int(tzh) * 3600 + int(tzm) * 60)
-    return float(t)
-
-
-def _iso_epoch(text: str) -> float:
-    m = _ISO.match(text)
-    if not m:
-        raise ValueError(text)
-    y, mo, d, hh, mi, ss = m.groups()
-    rest = _ISO_REST.match(text, m.end())
-    if not rest:
-        raise ValueError(text)
-    frac, tz = rest.groups()
-    t = calendar.timegm((int(y), int(mo), int(d), int(hh), int(mi), int(ss or 0)))
-    if frac:
-        t += int(frac) / 10 ** len(frac)
-    if tz and tz not in ("Z", "z", "UTC"):
-        sign = 1 if tz[0] == "+" else -1
-        digits = tz[1:].replace(":", "")
-        t -= sign * (int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60)
-    datetime(int(y), int(mo), int(d), int(hh), int(mi), int(ss or 0))  # range check (month 13, hour 25)
-    return float(t)
-
-
-def parse_timestamp(value: Any) -> float:
-    """Epoch seconds from ISO 8601 (no zone = UTC), CLF ``10/Oct/2000:13:55:36 -0700``, or epoch s/ms.
-
-    Epoch numbers above 1e11 are taken as milliseconds (1e11 s is the year 5138). ValueError otherwise.
-    """
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, (int, float)):
-        t = float(value)
-    else:
-        text = str(value).strip()
-        if _EPOCH.match(text):
-            t = float(text)
-        elif text[:1].isdigit() and "/" in text[:6]:
-            return _clf_epoch(text)
-        else:
-            return _iso_epoch(text)
-    if t != t or t in (float("inf"), float("-inf")) or t < 0:
-        raise ValueError(value)
-    return t / 1000.0 if t > 1e11 else t
-
-
-def _cached_time(text: str, parse=_clf_epoch) -> float:
-    """Parse once per distinct string; the cache is emptied now and then so memory stays flat."""
-    t = _cache.get(text)
-    if t is None:
-        t = parse(text)
-        if len(_cache) > 8192:
-            _cache.clear()
-        _cache[text] = t
-    return t
-
-
-def _iso_cached(text: str) -> float:
-    """ISO timestamps with fractions: the ``YYYY-MM-DDTHH:MM:SS`` prefix and the zone are cached, the fraction added."""
-    if len(text) > 20 and text[19] in ".,":
-        j = 20
-        while j < len(text) and text[j].isdigit():
-            j += 1
-        frac = text[20:j]
-        return _cached_time(text[:19] + text[j:], _iso_epoch) + (int(frac) / 10 ** len(frac) if frac else 0.0)
-    return _cached_time(text, _iso_epoch)
 
 
 def parse_json_fields(spec: str | Mapping[str, str] | None) -> dict[str, str]:

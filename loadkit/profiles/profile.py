@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import ConfigError, Problem
+from .timestamps import parse_timestamp
 
 __all__ = [
     "FORMAT_VERSION",
@@ -310,8 +311,6 @@ def save_profile(profile: Profile, path: str | Path, chart: bool = True, window:
 
 def load_profile(path: str | Path) -> Profile:
     """Read a profile back from ``NAME.csv`` / ``NAME.json`` (either name works); ConfigError if unreadable."""
-    from .logs import parse_timestamp
-
     csv_path, json_path, _ = _paths(path)
     try:
         doc = json.loads(json_path.read_text(encoding="utf-8"))

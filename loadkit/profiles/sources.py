@@ -21,9 +21,10 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError, Problem, RunError
 from ..units import parse_duration
-from .logs import open_text, parse_timestamp, sniff
+from .logs import open_text, sniff
 from .profile import Malformed, Profile, SourceInfo, build_profile, format_duration, format_time
 from .templates import split_endpoint, template_path
+from .timestamps import parse_timestamp
 
 __all__ = ["RatePoint", "profile_from_rate_csv", "profile_from_prometheus", "parse_time_arg", "profile_from_points"]
 

@@ -8,15 +8,14 @@ end of every run, where a reader must never see half a file.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
 from ..baseline import BaselineStore
-from ..errors import ResultsError
-from ..results import iso
+from ..files import atomic_write
+from ..runfolder import iso
 from . import charts
 from .data import load_report_data
 from .page import render_html
@@ -40,12 +39,7 @@ class ReportFiles:
 
 
 def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise ResultsError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+    atomic_write(path, data)
 
 
 def write_report(run_dir: Path, out: Path | None = None, baselines: BaselineStore | None = None,

@@ -15,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..baseline import WINDOW_S, BaselineRun, BaselineStore
 from ..errors import LoadkitError
-from ..results import read_json
+from ..runfolder import RunPaths, failed_mask, read_json, read_metrics, read_samples, read_table
 
 __all__ = ["Timeline", "Band", "MetricPanel", "RateSeries", "ReportData", "load_report_data", "bin_width",
            "MAX_BINS", "TOP_ERRORS"]
@@ -115,21 +114,17 @@ def _optional_json(path: Path, missing: list[str], why: str) -> dict | None:
 
 
 def _read_samples(run_dir: Path, missing: list[str]) -> pa.Table | None:
-    cols = ["ts", "latency_ms", "error"]
-    path = run_dir / "samples.parquet"
-    parts = run_dir / "samples.parts"
+    paths = RunPaths(run_dir)
+    if not paths.samples.exists():
+        if not any(paths.parts.glob("part-*.parquet")) if paths.parts.is_dir() else True:
+            missing.append("no samples.parquet: no request timeline")
+            return None
+        missing.append("no samples.parquet: the run was not finished; charts use the parts in samples.parts/")
     try:
-        if path.exists():
-            return pq.read_table(path, columns=cols)
-        files = sorted(parts.glob("part-*.parquet")) if parts.is_dir() else []
-        if files:
-            missing.append("no samples.parquet: the run was not finished; charts use the parts in samples.parts/")
-            return pa.concat_tables([pq.read_table(f, columns=cols) for f in files])
-    except (OSError, pa.ArrowException) as exc:
-        missing.append(f"{path.name}: unreadable ({exc})")
+        return read_samples(paths, ["ts", "latency_ms", "error"])
+    except LoadkitError as exc:
+        missing.append(str(exc))
         return None
-    missing.append("no samples.parquet: no request timeline")
-    return None
 
 
 def _percentiles(bins: np.ndarray, lat: np.ndarray, nbins: int, qs: tuple[float, ...]) -> list[np.ndarray]:
@@ -162,7 +157,7 @@ def _timeline(table: pa.Table, t0: float, end: float) -> Timeline | None:
     lat = table.column("latency_ms").to_numpy()
     err = table.column("error").combine_chunks().dictionary_encode()
     codes = pc.fill_null(err.indices, -1).to_numpy(zero_copy_only=False)
-    failed = codes >= 0
+    failed = failed_mask(err)
     duration = max(end - t0, float(ts.max()) - t0, 1e-3)
     width = bin_width(duration)
     nbins = max(1, math.ceil(duration / width))
@@ -205,14 +200,14 @@ def _band(runs: list[BaselineRun], window_x: float) -> Band | None:
 
 
 def _metrics(run_dir: Path, t0: float, width: float, missing: list[str]) -> tuple[MetricPanel, ...]:
-    path = run_dir / "metrics.parquet"
-    if not path.exists():
+    paths = RunPaths(run_dir)
+    if not paths.metrics.exists():
         missing.append("no collector metrics recorded (no metrics.parquet)")
         return ()
     try:
-        df = pq.read_table(path, columns=["ts", "metric", "labels", "value"]).to_pandas()
-    except (OSError, pa.ArrowException, KeyError) as exc:
-        missing.append(f"metrics.parquet: unreadable ({exc})")
+        df = read_metrics(paths).to_pandas()
+    except LoadkitError as exc:
+        missing.append(str(exc))
         return ()
     if df.empty:
         missing.append("no collector metrics recorded (metrics.parquet has no rows)")
@@ -238,10 +233,10 @@ def _rate(run_dir: Path, manifest: dict, t0: float, width: float,
           missing: list[str]) -> tuple[RateSeries | None, tuple[np.ndarray, np.ndarray] | None]:
     """The intended rate (``rate.parquet`` when a rate-driven run wrote one) and the planned users."""
     rate = None
-    path = run_dir / "rate.parquet"
+    path = RunPaths(run_dir).rate
     if path.exists():
         try:
-            df = pq.read_table(path).to_pandas()
+            df = read_table(path).to_pandas()
             df["bin"] = np.floor((df["ts"].to_numpy() - t0) / width)
             if "interval_s" in df:  # rows are intervals starting at ts: plot them at their centre
                 df["ts"] = df["ts"] + df["interval_s"].fillna(0.0) / 2
@@ -249,7 +244,7 @@ def _rate(run_dir: Path, manifest: dict, t0: float, width: float,
             rate = RateSeries(g["ts"].to_numpy() - t0,
                               g["intended"].to_numpy(dtype=float) if "intended" in g else None,
                               g["achieved"].to_numpy(dtype=float) if "achieved" in g else None, "rate.parquet")
-        except (OSError, pa.ArrowException, KeyError) as exc:
+        except (LoadkitError, KeyError) as exc:
             missing.append(f"rate.parquet: unreadable ({exc})")
     stages = [s for s in manifest.get("stages") or [] if isinstance(s, dict)]
     users = None

@@ -13,8 +13,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..checks import parse_check
-from ..compare import format_value, metric_key
+from ..scenario.checks import metric_key, parse_check
+from ..units import format_value as _format
+from ..units import kind_of_key
 from .data import ReportData
 
 __all__ = ["render_html", "STATUS_ORDER"]
@@ -59,7 +60,7 @@ def _num(v: Any) -> float | None:
 def _fmt(what: str, v: Any) -> str:
     """A value in the unit its check or key implies: ms, %, /s or a plain number."""
     x = _num(v)
-    return "—" if x is None else format_value(what, x)
+    return "—" if x is None else _format(kind_of_key(what), x)
 
 
 def _delta(check: Mapping[str, Any]) -> str:

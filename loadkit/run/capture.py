@@ -12,7 +12,6 @@ need nothing more.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..files import atomic_path
+from ..runfolder import SCHEMA
+
 __all__ = ["SCHEMA", "SampleBuffer", "PartWriter", "attach_recorder"]
 
-SCHEMA = pa.schema([
-    ("ts", pa.float64()),          # request start, Unix epoch seconds
-    ("endpoint", pa.string()),     # the request's name
-    ("method", pa.string()),
-    ("latency_ms", pa.float64()),
-    ("bytes", pa.int64()),
-    ("status", pa.int32()),        # HTTP status; 0 when no response; null when not HTTP
-    ("error", pa.string()),        # null on success
-    ("worker", pa.string()),       # "local" or the Locust worker id
-    ("intended_ts", pa.float64()),  # open model: the scheduled start; latency_ms counts from it. Null when closed
-])
 COLUMNS = SCHEMA.names
 MAX_ERROR_CHARS = 300
 
@@ -82,9 +73,8 @@ def _inline(fn: Callable[[], None]) -> Callable[[], None]:
 
 def _write_part(batches: list[dict[str, list[Any]]], path: Path) -> None:
     table = pa.concat_tables([pa.table(c, schema=SCHEMA) for c in batches])
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -144,11 +134,9 @@ class PartWriter:
         """Merge all parts into ``out_file`` one part at a time (flat memory) and remove them."""
         self.flush()
         self.wait()
-        tmp = out_file.with_suffix(".tmp")
-        with pq.ParquetWriter(tmp, SCHEMA) as writer:
+        with atomic_path(out_file) as tmp, pq.ParquetWriter(tmp, SCHEMA) as writer:
             for part in self.parts:
                 writer.write_table(pq.read_table(part, schema=SCHEMA))
-        os.replace(tmp, out_file)
         for part in self.parts:
             part.unlink()
         self.parts_dir.rmdir()

@@ -16,46 +16,16 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Segment", "OpenLoad", "Schedule", "schedule_times", "intended_counts", "shortfalls", "check_interval",
+from ..scenario.model import OpenLoad, Segment
+
+__all__ = ["Schedule", "schedule_times", "intended_counts", "shortfalls", "check_interval",
            "SHORTFALL"]
 
 #: An interval whose achieved rate is more than 5% below the intended one invalidates the run.
 SHORTFALL = 0.05
-
-
-@dataclass(frozen=True)
-class Segment:
-    """``duration`` seconds whose rate goes linearly from ``rate_start`` to ``rate_end`` (requests/s)."""
-
-    duration: float
-    rate_start: float
-    rate_end: float
-
-    @property
-    def requests(self) -> float:
-        return self.duration * (self.rate_start + self.rate_end) / 2
-
-
-@dataclass(frozen=True)
-class OpenLoad:
-    segments: tuple[Segment, ...]
-    concurrency: int  # the cap: at most this many requests in flight
-    arrivals: str = "uniform"  # "uniform" (evenly spaced, as wrk2) or "poisson"
-    mix: tuple[tuple[str, float], ...] = ()  # request name -> weight; empty: the scenario's own weights
-    source: str = ""  # "arrival" or the replayed profile and window, for the manifest
-    unmapped: tuple[tuple[str, float], ...] = ()  # profile endpoints with no request, and their share
-
-    @property
-    def duration(self) -> float:
-        return sum(s.duration for s in self.segments)
-
-    @property
-    def peak_rate(self) -> float:
-        return max(max(s.rate_start, s.rate_end) for s in self.segments)
 
 
 def schedule_times(segments: Sequence[Segment], arrivals: str = "uniform",

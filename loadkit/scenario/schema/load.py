@@ -7,11 +7,10 @@ import math
 import re
 from typing import Any
 
-from ..errors import ConfigError
-from ..openmodel import OpenLoad, Segment
-from ..scenario import Load, LocustUserRef, Stage, YamlUser
-from ..units import parse_duration
-from ..yamlsource import Path
+from ...errors import ConfigError
+from ...units import parse_duration
+from ..model import Load, LocustUserRef, OpenLoad, Segment, Stage, YamlUser
+from ..source import Path
 from .reader import Reader, _kind
 
 
@@ -197,7 +196,7 @@ class LoadSection(Reader):
         return None if opts is None else OpenLoad(tuple(segments), opts[0], opts[1], (), "arrival")
 
     def load_replay(self, d: dict, path: Path, users: tuple) -> OpenLoad | None:
-        from ..profiles import load_profile, peak_window
+        from ...profiles import load_profile, peak_window
 
         p = path + ("replay",)
         resolved = self.resolve_file(str(d["replay"]))

@@ -6,13 +6,11 @@ request comment or ``$GITHUB_STEP_SUMMARY``.
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-from .verdict import Verdict
+from ..verdict import Verdict
 
-__all__ = ["junit_xml", "markdown", "write_text"]
+__all__ = ["junit_xml", "markdown"]
 
 _ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "NODATA": "❔", "ERROR": "💥"}
 
@@ -83,11 +81,3 @@ def markdown(verdict: Verdict, title: str, run_id: str = "") -> str:
     if verdict.notes:
         lines += [f"- {_md(n)}" for n in verdict.notes] + [""]
     return "\n".join(lines)
-
-
-def write_text(path: Path, text: str) -> None:
-    """Atomic write (temp file + rename), so CI never picks up half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

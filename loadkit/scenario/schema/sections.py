@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..checks import Check, parse_check
-from ..collectors.base import MetricSpec
-from ..compare import CompareCheck, parse_compare
-from ..fingerprint import EnvironmentSpec
-from ..scenario import AbortRule, Load, LocustUserRef, Target, YamlUser, check_host_allowed
-from ..yamlsource import Path
+from ...collectors.base import MetricSpec
+from ...hosts import AllowList
+from ..checks import Check, CompareCheck, parse_check, parse_compare
+from ..model import AbortRule, EnvironmentSpec, Load, LocustUserRef, Target, YamlUser
+from ..source import Path
 from .reader import Reader, _kind
 
 
@@ -19,7 +18,7 @@ class OtherSections(Reader):
 
     def metrics(self, value: Any, path: Path) -> tuple[MetricSpec, ...]:
         """The ``metrics:`` sources; what each accepts and yields comes from loadkit.collectors.SOURCES."""
-        from ..collectors import SOURCES, check_spec
+        from ...collectors import SOURCES, check_spec
 
         self.metric_units: dict[str, str] = {}
         self.metric_prefixes: list[str] = []
@@ -97,7 +96,7 @@ class OtherSections(Reader):
                 items = []
             lists[key] = tuple(items)
         for i, url in enumerate(lists["urls"]):  # a path such as /config is read from the target itself
-            reason = check_host_allowed(url, target.allowed_hosts) if target and not url.startswith("/") else None
+            reason = AllowList(target.allowed_hosts).url_problem(url) if target and not url.startswith("/") else None
             if reason:
                 self.err(path + ("urls", i), reason)
         for i, f in enumerate(lists["files"]):

@@ -6,19 +6,10 @@ import csv
 import re
 from typing import Any
 
-from ..scenario import (
-    LOOPBACK,
-    Auth,
-    LocustUserRef,
-    Request,
-    Target,
-    Var,
-    Wait,
-    YamlUser,
-    check_host_allowed,
-    locust_class_problem,
-)
-from ..yamlsource import Path
+from ...hosts import LOOPBACK, AllowList
+from ..locustfile import locust_class_problem
+from ..model import Auth, LocustUserRef, Request, Target, Var, Wait, YamlUser
+from ..source import Path
 from .reader import Reader, _kind, _strings
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
@@ -38,7 +29,7 @@ class UsersSection(Reader):
             self.err(path + ("allowed_hosts",), f"expected a list of host names, got {_kind(allowed_raw)}")
             allowed_raw = []
         allowed = tuple(h.lower() for h in allowed_raw)
-        reason = check_host_allowed(host, allowed) if host else "expected a URL"
+        reason = AllowList(allowed).url_problem(host) if host else "expected a URL"
         if reason:
             self.err(path + ("host",), reason)
         return Target(host.rstrip("/"), allowed, self.headers(d.get("headers"), path + ("headers",)),

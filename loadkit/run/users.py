@@ -18,8 +18,9 @@ from typing import Any
 import gevent
 from locust import FastHttpUser, User, between, constant, constant_pacing, task
 
+from ..scenario.locustfile import import_locust_class
+from ..scenario.model import Auth, LocustUserRef, Request, Scenario, Var, Wait, YamlUser
 from .openmodel import Schedule
-from .scenario import Auth, LocustUserRef, Request, Scenario, Var, Wait, YamlUser, import_locust_class
 
 __all__ = ["build_user_classes", "build_open_user"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from locust import LoadTestShape
 
-from .scenario import Stage
+from ..scenario.model import Stage
 
 __all__ = ["StagesShape", "stage_at"]
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .baseline import BaselineStore, aggregates_from_summary
-from .checks import Check, parse_check
-from .compare import CompareCheck, compare_all, parse_compare
-from .errors import ResultsError
-from .fingerprint import drift
-from .results import read_json, summarize_run, write_json
-from .verdict import Verdict, evaluate
+from ..analysis import summarize_run
+from ..baseline import BaselineStore, aggregates_from_summary
+from ..errors import ResultsError
+from ..fingerprint import drift
+from ..runfolder import RunPaths, read_json, write_json
+from ..scenario.checks import Check, CompareCheck, parse_check, parse_compare
+from .compare import compare_all
+from .evaluate import Verdict, evaluate
 
 __all__ = ["judge_run", "checks_from_manifest"]
 
@@ -36,10 +37,10 @@ def judge_run(run_dir: Path, checks: tuple[Check, ...], compare: tuple[CompareCh
     manifest = read_json(run_dir / "manifest.json")
     summary_json = read_json(run_dir / "summary.json")
     window = summary_json.get("window") or {}
-    samples = run_dir / "samples.parquet"
-    if not samples.exists():
-        raise ResultsError(f"{samples}: missing; the run's samples are needed to judge it")
-    summary = summarize_run(samples, float(window.get("start", 0.0)), float(window.get("end", 0.0)))
+    paths = RunPaths(run_dir)
+    if not paths.samples.exists():
+        raise ResultsError(f"{paths.samples}: missing; the run's samples are needed to judge it")
+    summary = summarize_run(paths, float(window.get("start", 0.0)), float(window.get("end", 0.0)))
     notes: list[str] = list(manifest.get("warnings", []))
     comparisons = []
     changes = []

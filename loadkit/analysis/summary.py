@@ -12,11 +12,11 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["LatencyStats", "Stats", "Summary", "summarize", "summarize_coded", "summarize_metrics", "PERCENTILES"]
+from ..runfolder import failed_mask
 
-PERCENTILES = {"p50": 50.0, "p90": 90.0, "p95": 95.0, "p99": 99.0, "p99.9": 99.9}
+__all__ = ["LatencyStats", "Stats", "Summary", "summarize", "summarize_coded", "latency_stats"]
+
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,9 @@ def summarize(ts: np.ndarray, endpoint: np.ndarray, latency_ms: np.ndarray, erro
               window_start: float, window_end: float, top_errors: int = 20) -> Summary:
     """Statistics over requests that started inside ``[window_start, window_end)``.
 
-    ``error`` holds None (or empty) for successes and the error text for failures.
+    ``error`` holds None for successes and the error text for failures.
     """
-    failed = ~pd.isna(error)
-    if failed.any():
-        failed &= error != ""
+    failed = failed_mask(error)
     names, codes = np.unique(endpoint.astype(str), return_inverse=True) if endpoint.size else (np.array([]), endpoint)
     errs = Counter(zip(endpoint[failed].tolist(), error[failed].tolist(), strict=True))
     return summarize_coded(ts, codes.astype(np.int64), [str(n) for n in names], latency_ms, failed,
@@ -115,57 +113,3 @@ def summarize_coded(ts: np.ndarray, codes: np.ndarray, names: list[str], latency
     endpoints = {names[k]: _stats(lat[ep == k], bad[ep == k], seconds) for k in np.unique(ep)}
     return Summary(window_start, window_end, _stats(lat, bad, seconds), endpoints, errors,
                    int(ts.size), int(failed.sum()))
-
-
-#: Units whose per-request value is the metric's integral over the window divided by requests:
-#: rates (transactions per second → transactions per request) and CPU (percent of one core →
-#: CPU-seconds per request). Gauges (connections, bytes, ratios) have no per-request value.
-_RATE_UNITS = {"1/s", "rows/s", "bytes/s"}
-_PERCENT_UNITS = {"percent of one core"}
-
-
-def per_request_factor(unit: str | None, name: str) -> float | None:
-    """What to multiply a metric's mean × seconds by to get a total: 1 for rates, 1/100 for CPU percent."""
-    if unit in _RATE_UNITS or (unit is None and name.split("{", 1)[0].endswith(("_total", "_count"))):
-        return 1.0
-    if unit in _PERCENT_UNITS:
-        return 0.01
-    return None
-
-
-def summarize_metrics(ts: np.ndarray, key: np.ndarray, value: np.ndarray, units: dict[str, str],
-                      window_start: float, window_end: float, requests: int) -> dict[str, dict]:
-    """``{series: {mean, p95, max, min, per_request, samples}}`` over the checked window.
-
-    ``per_request`` divides the metric's total over the window by the requests in it
-    (CPU-seconds per request, transactions per request): efficiency is far steadier than raw
-    values between runs whose load differs, so regressions show there first. A rate sample
-    covers the time since the previous sample, so totals weight each sample by that span
-    (the last sample of a database may cover a short span with a late-published burst).
-    """
-    out: dict[str, dict] = {}
-    for name in np.unique(key):
-        mask = key == name
-        t_all, v_all = ts[mask], value[mask]
-        order = np.argsort(t_all, kind="stable")
-        t_all, v_all = t_all[order], v_all[order]
-        inside = (t_all >= window_start) & (t_all <= window_end) & np.isfinite(v_all)
-        v = v_all[inside]
-        if v.size == 0:
-            continue
-        base = str(name).split("{", 1)[0]
-        unit = units.get(base)
-        factor = per_request_factor(unit, str(name))
-        per_request = None
-        mean = float(v.mean())
-        if factor is not None:
-            prev = np.concatenate(([window_start], t_all[:-1]))  # each sample spans back to the one before
-            span = np.clip(t_all - np.maximum(prev, window_start), 0.0, None)[inside]
-            total = float((v * span).sum())
-            mean = total / span.sum() if span.sum() > 0 else mean
-            per_request = total * factor / requests if requests else None
-        elif unit == "s" and requests and v.size > 1:  # cumulative seconds (cpu_seconds): the increase
-            per_request = float(v[-1] - v[0]) / requests
-        out[str(name)] = {"mean": mean, "p95": float(np.percentile(v, 95)), "max": float(v.max()),
-                          "min": float(v.min()), "per_request": per_request, "samples": int(v.size), "unit": unit}
-    return out

@@ -1,83 +1,66 @@
-"""Reading YAML so that every value keeps its line: the basis of one-line, located errors.
+"""Reading a scenario: YAML with lines, ``${VAR}`` interpolation, ``--set`` overrides, ``--host``, validation.
 
-Only ``yaml.SafeLoader`` is used: scenarios are data, never code.
+Every problem of a file is collected (file, line, key path, what was expected) and raised
+together as one :class:`~loadkit.errors.ConfigError`, so a user fixes them in one pass.
+Interpolation happens after parsing, so line numbers stay right and a value cannot inject YAML.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from pathlib import Path as FsPath
 from typing import Any
 
 import yaml
 
-from .errors import ConfigError, Problem
+from ..errors import ConfigError, Problem
+from .model import Scenario
+from .schema import Builder
+from .source import Path, Source, load_yaml
 
-__all__ = ["Source", "load_yaml", "interpolate", "apply_overrides", "key_path"]
+__all__ = ["load_scenario", "parse_scenario", "interpolate", "apply_overrides"]
 
-Path = tuple[str | int, ...]
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def key_path(path: Path) -> str:
-    return ".".join(str(p) for p in path)
-
-
-@dataclass
-class Source:
-    """A parsed YAML document, the line of each key path, and the problems found so far."""
-
-    file: str
-    data: Any
-    lines: dict[Path, int]
-    problems: list[Problem] = field(default_factory=list)
-
-    def line(self, path: Path) -> int | None:
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            path = path[:-1]
-        return self.lines.get((), None)
-
-    def error(self, path: Path, message: str) -> None:
-        self.problems.append(Problem(self.file, self.line(path), key_path(path), message))
-
-    def raise_if_problems(self) -> None:
-        if self.problems:
-            raise ConfigError(problems=self.problems)
-
-
-def load_yaml(file: str, text: str) -> Source:
-    """Parse ``text``; a syntax error becomes one located :class:`ConfigError`."""
-    if "\x00" in text:
-        raise ConfigError(problems=[Problem(file, None, "", "not a text file (binary content); expected a YAML scenario")])
+def load_scenario(
+    file: str, overrides: list[str] | None = None, host: str | None = None, env: Mapping[str, str] | None = None
+) -> Scenario:
+    """Read, interpolate, override and validate a scenario file. Raises :class:`ConfigError`."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        what = exc.problem or str(exc)
-        raise ConfigError(problems=[Problem(file, line, "", f"invalid YAML: {what} (check indentation and quoting)")]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(problems=[Problem(file, None, "", f"invalid YAML: {exc}")]) from None
-    lines: dict[Path, int] = {}
-    if node is not None:
-        _index(node, (), lines)
-    return Source(file, data, lines)
+        raw = FsPath(file).read_bytes()
+    except OSError as exc:
+        raise ConfigError(problems=[Problem(file, None, "", f"cannot read scenario: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(problems=[Problem(file, None, "", "not a UTF-8 text file; expected a YAML scenario")]) from None
+    return parse_scenario(text, file, overrides or [], host, os.environ if env is None else env)
 
 
-def _index(node: yaml.Node, path: Path, lines: dict[Path, int]) -> None:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
-            lines[path + (k,)] = key.start_mark.line + 1
-            _index(value, path + (k,), lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index(item, path + (i,), lines)
+def parse_scenario(
+    text: str, file: str = "<scenario>", overrides: list[str] | None = None, host: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Scenario:
+    env = env or {}
+    src = load_yaml(file, text)
+    if not isinstance(src.data, dict):
+        src.error((), "expected a mapping with keys name, target, users, load (see docs/scenarios.md)")
+        src.raise_if_problems()
+    interpolate(src, env)
+    apply_overrides(src, list(overrides or []))
+    if host is not None:
+        src.data.setdefault("target", {})
+        if isinstance(src.data["target"], dict):
+            src.data["target"]["host"] = host
+    base_dir = FsPath(file).resolve().parent
+    scenario = Builder(src, env, base_dir).scenario(text, overrides or [])
+    src.raise_if_problems()
+    if scenario is None:  # every path that gives up records why; this is a guard, not a message
+        raise ConfigError(problems=[Problem(file, None, "", "the scenario is incomplete (see docs/scenarios.md)")])
+    return scenario
 
 
 def interpolate(src: Source, env: Mapping[str, str]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .scenario import AbortRule
+from ..scenario.model import AbortRule
 
 __all__ = ["LiveWindow", "Trip"]
 

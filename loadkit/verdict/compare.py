@@ -18,15 +18,17 @@ change must be both real (beyond noise) and large (beyond tolerance) to FAIL.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["CompareCheck", "Comparison", "parse_compare", "compare_all", "metric_key", "format_value", "ALPHA",
-           "MIN_RUNS"]
+from ..scenario.checks import CompareCheck, metric_key
+from ..units import format_value as _format
+from ..units import kind_of_key
+
+__all__ = ["Comparison", "compare_all", "ALPHA", "MIN_RUNS"]
 
 ALPHA = 0.05
 MIN_RUNS = 3
@@ -34,26 +36,6 @@ MIN_RUNS = 3
 #: every run, say) do not make any change at all "beyond noise": 1% on the log scale,
 #: 0.05 percentage points for rates.
 SD_FLOOR_LOG, SD_FLOOR_PP = 0.01, 0.0005
-
-_STATS = {"p50", "p90", "p95", "p99", "p99.9", "min", "mean", "median", "max", "per_request"}
-_RE = re.compile(
-    r"^\s*(?:(?P<stat>[a-z][a-z0-9.]*|per_request)\s*\(\s*(?P<metric>[A-Za-z_][\w.]*(?:\{[^}]*\})?)\s*"
-    r"(?:,\s*(?P<ep>[^()]+?)\s*)?\)|(?P<counter>error_rate|rps)\s*(?:\(\s*(?P<cep>[^()]+?)\s*\))?)"
-    r"\s*(?P<op><=|>=|<|>)\s*(?P<sign>[+-])\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>%|pp)\s*$"
-)
-
-
-@dataclass(frozen=True)
-class CompareCheck:
-    """``p95(latency, ep) <= +10%``: how far the value may move from the baseline, and which way is worse."""
-
-    text: str
-    stat: str | None  # p95, mean, per_request... ; None for error_rate / rps
-    metric: str  # "latency", "error_rate", "rps", or a collected metric such as "db.tps"
-    endpoint: str | None  # None: all requests; "*": every endpoint, one result each
-    worse: str  # "up" or "down"
-    tolerance: float  # a fraction (0.10) for %, percentage points for pp
-    unit: str  # "%" or "pp"
 
 
 @dataclass(frozen=True)
@@ -84,47 +66,6 @@ class Comparison:
             "p_value": self.p_value, "interval": list(self.interval) if self.interval else None,
             "baseline_runs": self.runs, "blocking": self.blocking, "improvement": self.improvement,
         }
-
-
-def parse_compare(text: str) -> CompareCheck:
-    """Parse a compare expression; ``ValueError`` saying what was expected."""
-    m = _RE.match(text) if isinstance(text, str) else None
-    if not m:
-        raise ValueError(f"cannot parse compare {text!r}: expected e.g. \"p95(latency) <= +10%\", "
-                         "\"error_rate <= +0.5pp\", \"rps >= -5%\" or \"per_request(db.tps) <= +10%\"")
-    sign = 1.0 if m.group("sign") == "+" else -1.0
-    op, unit = m.group("op"), m.group("unit")
-    worse = "up" if op in ("<", "<=") else "down"
-    if (worse == "up") != (sign > 0) and float(m.group("num")) != 0:
-        raise ValueError(f"compare {text!r}: {op} needs a {'+' if worse == 'up' else '-'} tolerance "
-                         f"(an allowed {'rise' if worse == 'up' else 'fall'})")
-    tol = float(m.group("num")) / (100.0 if unit == "%" else 1.0)
-    if m.group("counter"):
-        metric = m.group("counter")
-        if metric == "rps" and unit == "pp":
-            raise ValueError(f"compare {text!r}: rps takes a relative tolerance in %, not pp")
-        return CompareCheck(text.strip(), None, metric, _ep(m.group("cep")), worse, tol, unit)
-    stat, metric = m.group("stat"), m.group("metric")
-    stat = "p50" if stat == "median" else stat
-    if stat not in _STATS:
-        raise ValueError(f"compare {text!r}: unknown statistic {stat!r} (expected p50, p90, p95, p99, p99.9, "
-                         "min, mean, max or per_request)")
-    if metric == "latency" and stat == "per_request":
-        raise ValueError(f"compare {text!r}: per_request applies to collected metrics, not latency")
-    if unit == "pp":
-        raise ValueError(f"compare {text!r}: pp (percentage points) is for error_rate; use % here")
-    return CompareCheck(text.strip(), stat, metric, _ep(m.group("ep")), worse, tol, unit)
-
-
-def _ep(value: str | None) -> str | None:
-    return value.strip() if value else None
-
-
-def metric_key(stat: str | None, metric: str, endpoint: str | None) -> str:
-    """The canonical name of one aggregate: ``p95(latency)``, ``p95(latency, ep)``, ``error_rate(ep)``."""
-    if stat is None:
-        return metric if endpoint is None else f"{metric}({endpoint})"
-    return f"{stat}({metric})" if endpoint is None else f"{stat}({metric}, {endpoint})"
 
 
 def _keys(check: CompareCheck, endpoints: Sequence[str]) -> list[tuple[str, str | None]]:
@@ -259,16 +200,7 @@ def _fmt_base(r: _Raw) -> str:
 
 
 def format_value(key: str, v: float | None) -> str:
-    """A value in the unit its metric key implies: ms, %, /s or a plain number."""
-    if v is None:
-        return "n/a"
-    if "latency" in key:
-        return f"{v:.0f} ms" if v >= 10 else f"{v:.2f} ms"
-    if key.startswith("error_rate"):
-        return f"{v * 100:.2f}%"
-    if key.startswith("rps"):
-        return f"{v:.1f}/s"
-    return f"{v:.4g}"
+    return _format(kind_of_key(key), v)
 
 
 def _fmt_delta(delta: float, unit: str) -> str:

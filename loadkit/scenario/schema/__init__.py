@@ -1,7 +1,6 @@
 """The validating builder behind :func:`loadkit.scenario.parse_scenario`, one mixin per group of sections.
 
-The frozen objects it builds live in :mod:`loadkit.scenario`; that module imports :class:`Builder` only inside
-``parse_scenario``, so importing either module first is safe.
+It builds the frozen objects of :mod:`loadkit.scenario.model` and imports nothing above them.
 """
 
 from __future__ import annotations
@@ -9,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ..scenario import Scenario, YamlUser
+from ..model import Scenario, YamlUser
 from .load import LoadSection
 from .reader import Reader
 from .sections import OtherSections

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .analysis import Stats, Summary
-from .checks import Check
+from ..analysis import Stats, Summary
+from ..fingerprint import Change
+from ..scenario.checks import Check
 from .compare import Comparison
-from .fingerprint import Change
 
 __all__ = ["CheckResult", "Verdict", "evaluate"]
 

@@ -1,7 +1,9 @@
-"""The check expression language: ``p95(latency, ticket-create) < 300ms``, ``error_rate < 1%``.
+"""The check and compare languages: ``p95(latency, ticket-create) < 300ms``, ``p95(latency) <= +10%``.
 
-A check is parsed once, at scenario load, into a frozen :class:`Check`; evaluating it
-against a run's summary lives in :mod:`loadkit.verdict`.
+A check is parsed once, at scenario load, into a frozen :class:`Check` (an absolute limit) or
+:class:`CompareCheck` (a tolerance against the baseline); evaluating them lives in
+:mod:`loadkit.verdict`. :data:`LATENCY_STATS` and :data:`METRIC_STATS` are the one table of
+statistic names every part of loadkit reads (summary fields, checks, comparisons, abort rules).
 
 Grammar (whitespace is free)::
 
@@ -25,9 +27,20 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 
-from .units import parse_latency_ms, parse_percent
+from ..units import format_value, parse_latency_ms, parse_percent
 
-__all__ = ["Check", "parse_check", "OPERATORS"]
+__all__ = ["Check", "CompareCheck", "parse_check", "parse_compare", "metric_key", "OPERATORS", "LATENCY_STATS",
+           "METRIC_STATS", "SUMMARY_FIELDS"]
+
+#: Latency statistics, and the quantile of each percentile (None: not a quantile). ``median`` and ``avg``
+#: are accepted spellings of ``p50`` and ``mean``.
+LATENCY_STATS: dict[str, float | None] = {"min": None, "mean": None, "p50": 0.50, "p90": 0.90, "p95": 0.95,
+                                          "p99": 0.99, "p99.9": 0.999, "max": None}
+ALIASES = {"median": "p50", "avg": "mean"}
+#: Statistics of a collected metric over the checked window.
+METRIC_STATS = ("mean", "min", "max", "p95", "per_request")
+#: The field name in :class:`~loadkit.analysis.LatencyStats` of each latency statistic.
+SUMMARY_FIELDS = {k: k.replace(".", "_") for k in LATENCY_STATS}
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
@@ -45,10 +58,6 @@ _COUNTER_RE = re.compile(
     rf"^\s*(?P<kind>error_rate|rps|requests|failures)\s*(?:\(\s*(?P<endpoint>{_NAME})\s*\))?"
     r"\s*(?P<op><=|>=|<|>)\s*(?P<value>.+?)\s*$"
 )
-_PCT_STAT = re.compile(r"^p(\d{1,2}(?:\.\d+)?)$")
-#: the percentiles every summary holds (see loadkit.analysis.PERCENTILES)
-_SUMMARY_PCTS = {"p50", "p90", "p95", "p99", "p99.9"}
-_PLAIN_STATS = {"min", "mean", "median", "max", "avg"}
 
 
 @dataclass(frozen=True)
@@ -67,27 +76,14 @@ class Check:
 
     @property
     def quantile(self) -> float | None:
-        """The stat as a quantile in [0, 1] (``p95`` → 0.95, ``median`` → 0.5), else None."""
-        if self.stat == "median":
-            return 0.5
-        m = _PCT_STAT.match(self.stat or "")
-        return float(m.group(1)) / 100.0 if m else None
+        """The stat as a quantile in [0, 1] (``p95`` → 0.95), else None."""
+        return LATENCY_STATS.get(self.stat or "") if self.kind == "latency" else (0.95 if self.stat == "p95" else None)
 
     def holds(self, observed: float) -> bool:
         return OPERATORS[self.op](observed, self.threshold)
 
     def format_value(self, value: float | None) -> str:
-        if value is None:
-            return "n/a"
-        if self.kind == "latency":
-            return f"{value:.1f} ms"
-        if self.kind == "error_rate":
-            return f"{value * 100:.2f}%"
-        if self.kind == "rps":
-            return f"{value:.1f}/s"
-        if self.kind == "metric":
-            return f"{value:.4g}"
-        return f"{value:.0f}"
+        return format_value("count" if self.kind in ("requests", "failures") else self.kind, value)
 
 
 def parse_check(text: str, endpoints: Collection[str] | None = None, severity: str = "fail",
@@ -123,7 +119,6 @@ def parse_check(text: str, endpoints: Collection[str] | None = None, severity: s
     return check
 
 
-_METRIC_STATS = {"mean", "avg", "min", "max", "p95", "per_request"}
 
 
 def _metric_check(text: str, m: re.Match[str], severity: str, metrics: Mapping[str, str],
@@ -133,7 +128,8 @@ def _metric_check(text: str, m: re.Match[str], severity: str, metrics: Mapping[s
     if base not in metrics and not any(base == p or base.startswith(p + ".") for p in prefixes):
         known = ", ".join(sorted(metrics)) or "none: add a metrics: section"
         raise ValueError(f"check {text!r}: unknown metric {metric!r} (expected latency or a collected metric: {known})")
-    if stat not in _METRIC_STATS:
+    stat = ALIASES.get(stat, stat) if stat == "avg" else stat
+    if stat not in METRIC_STATS:
         raise ValueError(f"check {text!r}: unknown statistic {stat!r} for a metric (expected mean, min, max, p95 "
                          "or per_request)")
     if m.group("endpoint"):
@@ -147,17 +143,15 @@ def _metric_check(text: str, m: re.Match[str], severity: str, metrics: Mapping[s
             threshold = float(raw)
     except ValueError:
         raise ValueError(f"check {text!r}: expected a number (or a percentage), got {raw!r}") from None
-    return Check(text.strip(), "metric", m.group("op"), threshold, "mean" if stat == "avg" else stat, None, severity,
-                 metric)
+    return Check(text.strip(), "metric", m.group("op"), threshold, stat, None, severity, metric)
 
 
 def _latency_check(text: str, m: re.Match[str], severity: str) -> Check:
     stat, metric = m.group("stat"), m.group("metric")
     if metric != "latency":
         raise ValueError(f"check {text!r}: unknown metric {metric!r} (expected 'latency')")
-    if stat == "avg":
-        stat = "mean"
-    if stat not in _PLAIN_STATS and stat not in _SUMMARY_PCTS:
+    stat = ALIASES.get(stat, stat)
+    if stat not in LATENCY_STATS:
         raise ValueError(f"check {text!r}: unknown statistic {stat!r} (expected p50, p90, p95, p99, p99.9, min, mean, median or max)")
     try:
         threshold = parse_latency_ms(m.group("value"))
@@ -184,3 +178,65 @@ def _counter_check(text: str, m: re.Match[str], severity: str) -> Check:
 def _endpoint(m: re.Match[str]) -> str | None:
     ep = m.group("endpoint")
     return ep.strip() if ep else None
+
+
+# -- comparisons with the baseline -------------------------------------------------------------
+_RE = re.compile(
+    r"^\s*(?:(?P<stat>[a-z][a-z0-9.]*|per_request)\s*\(\s*(?P<metric>[A-Za-z_][\w.]*(?:\{[^}]*\})?)\s*"
+    r"(?:,\s*(?P<ep>[^()]+?)\s*)?\)|(?P<counter>error_rate|rps)\s*(?:\(\s*(?P<cep>[^()]+?)\s*\))?)"
+    r"\s*(?P<op><=|>=|<|>)\s*(?P<sign>[+-])\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>%|pp)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class CompareCheck:
+    """``p95(latency, ep) <= +10%``: how far the value may move from the baseline, and which way is worse."""
+
+    text: str
+    stat: str | None  # p95, mean, per_request... ; None for error_rate / rps
+    metric: str  # "latency", "error_rate", "rps", or a collected metric such as "db.tps"
+    endpoint: str | None  # None: all requests; "*": every endpoint, one result each
+    worse: str  # "up" or "down"
+    tolerance: float  # a fraction (0.10) for %, percentage points for pp
+    unit: str  # "%" or "pp"
+
+
+def parse_compare(text: str) -> CompareCheck:
+    """Parse a compare expression; ``ValueError`` saying what was expected."""
+    m = _RE.match(text) if isinstance(text, str) else None
+    if not m:
+        raise ValueError(f"cannot parse compare {text!r}: expected e.g. \"p95(latency) <= +10%\", "
+                         "\"error_rate <= +0.5pp\", \"rps >= -5%\" or \"per_request(db.tps) <= +10%\"")
+    sign = 1.0 if m.group("sign") == "+" else -1.0
+    op, unit = m.group("op"), m.group("unit")
+    worse = "up" if op in ("<", "<=") else "down"
+    if (worse == "up") != (sign > 0) and float(m.group("num")) != 0:
+        raise ValueError(f"compare {text!r}: {op} needs a {'+' if worse == 'up' else '-'} tolerance "
+                         f"(an allowed {'rise' if worse == 'up' else 'fall'})")
+    tol = float(m.group("num")) / (100.0 if unit == "%" else 1.0)
+    if m.group("counter"):
+        metric = m.group("counter")
+        if metric == "rps" and unit == "pp":
+            raise ValueError(f"compare {text!r}: rps takes a relative tolerance in %, not pp")
+        return CompareCheck(text.strip(), None, metric, _ep(m.group("cep")), worse, tol, unit)
+    stat, metric = m.group("stat"), m.group("metric")
+    stat = ALIASES.get(stat, stat)
+    if stat not in LATENCY_STATS and stat not in METRIC_STATS:
+        raise ValueError(f"compare {text!r}: unknown statistic {stat!r} (expected p50, p90, p95, p99, p99.9, "
+                         "min, mean, max or per_request)")
+    if metric == "latency" and stat == "per_request":
+        raise ValueError(f"compare {text!r}: per_request applies to collected metrics, not latency")
+    if unit == "pp":
+        raise ValueError(f"compare {text!r}: pp (percentage points) is for error_rate; use % here")
+    return CompareCheck(text.strip(), stat, metric, _ep(m.group("ep")), worse, tol, unit)
+
+
+def _ep(value: str | None) -> str | None:
+    return value.strip() if value else None
+
+
+def metric_key(stat: str | None, metric: str, endpoint: str | None) -> str:
+    """The canonical name of one aggregate: ``p95(latency)``, ``p95(latency, ep)``, ``error_rate(ep)``."""
+    if stat is None:
+        return metric if endpoint is None else f"{metric}({endpoint})"
+    return f"{stat}({metric})" if endpoint is None else f"{stat}({metric}, {endpoint})"

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path as FsPath
 from typing import Any
 
-from ..units import parse_duration
-from ..yamlsource import Path, Source
+from ...units import parse_duration
+from ..source import Path, Source
 
 
 class Reader:

@@ -1,0 +1,241 @@
+"""The run folder: its paths, its JSON files, and the one reader of ``samples.parquet``.
+
+``manifest.json``, ``samples.parquet``, ``summary.json``, ``verdict.json`` (schemas in
+docs/results.md). Every file is written atomically (:mod:`loadkit.files`): a reader never sees
+half a file, and an existing run folder is never overwritten. What a failed request is
+(:func:`failed_mask`) is defined here, once, for every reader.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import secrets
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from . import __version__
+from .errors import ConfigError, ResultsError
+from .files import write_json
+
+__all__ = ["RunPaths", "new_run_id", "check_run_id", "read_json", "write_json", "iso", "versions", "git_commit",
+           "read_samples", "iter_samples", "failed_mask", "SCHEMA", "SAMPLE_COLUMNS",
+           "METRICS_SCHEMA", "write_metrics", "read_metrics", "write_table", "read_table"]
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where each file of a run lives; creating the folder is :meth:`create`'s job, not the constructor's."""
+
+    root: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples.parquet"
+
+    @property
+    def parts(self) -> Path:
+        return self.root / "samples.parts"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def verdict(self) -> Path:
+        return self.root / "verdict.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.parquet"
+
+    @property
+    def rate(self) -> Path:
+        return self.root / "rate.parquet"
+
+    @property
+    def environment(self) -> Path:
+        return self.root / "environment.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    def create(self) -> RunPaths:
+        """Make the folder; an existing one is never reused (results are never overwritten)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise ConfigError(f"{self.root}: a run folder with this id already exists; results are never "
+                              "overwritten") from None
+        except OSError as exc:
+            raise ConfigError(f"{self.root}: cannot create the run folder: {exc.strerror}") from None
+        return self
+
+
+def new_run_id(now: float, scenario: str) -> str:
+    stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{scenario}-{secrets.token_hex(2)}"
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id is one safe folder name (no ``/``, no ``..``), like scenario and environment names."""
+    if not _SAFE_ID.match(run_id) or run_id in (".", ".."):
+        raise ConfigError(f"--run-id {run_id!r}: expected one folder name of letters, digits, '-', '_' or '.' "
+                          "(no '/' and not starting with '.')")
+    return run_id
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: missing; is this a loadkit run folder?") from None
+    except (OSError, ValueError) as exc:
+        raise ResultsError(f"{path}: unreadable ({exc})") from None
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        locust_version = version("locust")
+    except PackageNotFoundError:
+        locust_version = "unknown"
+    return {"loadkit": __version__, "locust": locust_version, "python": platform.python_version()}
+
+
+def git_commit(cwd: Path) -> dict[str, Any] | None:
+    """The commit of the working directory and whether it had local changes, if it is a git checkout."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=5)
+        return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+# -- samples ------------------------------------------------------------------------------------------
+#: ``samples.parquet``: one row per request (docs/results.md).
+SCHEMA = pa.schema([
+    ("ts", pa.float64()),          # request start, Unix epoch seconds
+    ("endpoint", pa.string()),     # the request's name
+    ("method", pa.string()),
+    ("latency_ms", pa.float64()),
+    ("bytes", pa.int64()),
+    ("status", pa.int32()),        # HTTP status; 0 when no response; null when not HTTP
+    ("error", pa.string()),        # null on success
+    ("worker", pa.string()),       # "local" or the Locust worker id
+    ("intended_ts", pa.float64()),  # open model: the scheduled start; latency_ms counts from it. Null when closed
+])
+SAMPLE_COLUMNS = tuple(SCHEMA.names)
+#: ``metrics.parquet``: long format, one row per (time, series) sample of a collector.
+METRICS_SCHEMA = pa.schema([("ts", pa.float64()), ("metric", pa.string()), ("labels", pa.string()),
+                            ("value", pa.float64())])
+
+
+def failed_mask(error: Any) -> np.ndarray:
+    """Which requests failed: those whose ``error`` is set (an Arrow column or array, or a sequence).
+
+    The capture writes null for a success and never an empty string, so "has an error" is the
+    whole definition; every reader of samples asks here.
+    """
+    import pyarrow.compute as pc
+
+    if isinstance(error, (pa.Array, pa.ChunkedArray)):
+        return pc.is_valid(error).to_numpy(zero_copy_only=False)
+    return np.fromiter((e is not None for e in error), dtype=bool, count=len(error))
+
+
+def _sources(paths: RunPaths) -> list[Path]:
+    if paths.samples.exists():
+        return [paths.samples]
+    return sorted(paths.parts.glob("part-*.parquet")) if paths.parts.is_dir() else []
+
+
+def iter_samples(paths: RunPaths, columns: Sequence[str], dictionary: Sequence[str] = ()) -> Iterator[Any]:
+    """The samples as Arrow record batches, one row group at a time (flat memory for any run length).
+
+    Reads ``samples.parquet``, or the parts of an unfinished run when it is missing.
+    """
+    import pyarrow.parquet as pq
+
+    for path in _sources(paths):
+        try:
+            f = pq.ParquetFile(path, read_dictionary=list(dictionary))
+            yield from f.iter_batches(columns=list(columns), batch_size=65_536)
+        except OSError as exc:
+            raise ResultsError(f"{path}: unreadable ({exc})") from None
+
+
+def read_samples(paths: RunPaths, columns: Sequence[str], dictionary: Sequence[str] = ()) -> Any:
+    """The samples as one Arrow table of ``columns``; an empty table when there are none."""
+    import pyarrow.parquet as pq
+
+    sources = _sources(paths)
+    if not sources:
+        raise ResultsError(f"{paths.samples}: missing; the run's samples are needed")
+    try:
+        tables = [pq.read_table(p, columns=list(columns), read_dictionary=list(dictionary)) for p in sources]
+    except (OSError, pa.ArrowException) as exc:
+        raise ResultsError(f"{sources[0]}: unreadable ({exc})") from None
+    if not tables:
+        return SCHEMA.empty_table().select(list(columns))
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def write_table(path: Path, table: Any) -> None:
+    """An Arrow table as Parquet, atomically."""
+    import pyarrow.parquet as pq
+
+    from .files import atomic_path
+
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_table(path: Path, columns: Sequence[str] | None = None) -> Any:
+    """A small Parquet file of the run folder (metrics, rate) as an Arrow table; ResultsError if unreadable."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path, columns=list(columns) if columns else None)
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: missing") from None
+    except (OSError, pa.ArrowException) as exc:
+        raise ResultsError(f"{path}: unreadable ({exc})") from None
+
+
+def write_metrics(path: Path, rows: Sequence[tuple[float, str, str, float]]) -> None:
+    """Collector rows ``(ts, metric, labels, value)`` as ``metrics.parquet``, atomically."""
+    cols = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
+    write_table(path, pa.table({n: list(c) for n, c in zip(METRICS_SCHEMA.names, cols, strict=True)},
+                               schema=METRICS_SCHEMA))
+
+
+def read_metrics(paths: RunPaths) -> Any:
+    """``metrics.parquet`` as an Arrow table (empty when the run collected nothing)."""
+    if not paths.metrics.exists():
+        return METRICS_SCHEMA.empty_table()
+    return read_table(paths.metrics, METRICS_SCHEMA.names)

@@ -1,0 +1,191 @@
+"""The scenario as frozen objects: what :func:`~loadkit.scenario.load_scenario` builds and the runner trusts.
+
+Plain data, no behaviour beyond small derived properties; validation lives in
+:mod:`loadkit.scenario.schema`, reading in :mod:`loadkit.scenario.read`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..collectors.base import MetricSpec
+from .checks import Check, CompareCheck
+
+__all__ = [
+    "Scenario", "Target", "Auth", "Var", "Request", "Wait", "YamlUser", "LocustUserRef", "Stage", "Load", "AbortRule",
+    "Segment", "OpenLoad", "EnvironmentSpec",
+]
+
+
+@dataclass(frozen=True)
+class EnvironmentSpec:
+    """Where the target's configuration is read from, for the environment fingerprint."""
+
+    files: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()  # absolute, or a path such as /config read from the target
+    env: tuple[str, ...] = ()  # names of environment variables to record
+    ignore: tuple[str, ...] = ()  # glob patterns of keys left out, e.g. "*#port"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """``duration`` seconds whose rate goes linearly from ``rate_start`` to ``rate_end`` (requests/s)."""
+
+    duration: float
+    rate_start: float
+    rate_end: float
+
+    @property
+    def requests(self) -> float:
+        return self.duration * (self.rate_start + self.rate_end) / 2
+
+
+@dataclass(frozen=True)
+class OpenLoad:
+    """An open-model load: requests start on a schedule, issued by at most ``concurrency`` users."""
+
+    segments: tuple[Segment, ...]
+    concurrency: int  # the cap: at most this many requests in flight
+    arrivals: str = "uniform"  # "uniform" (evenly spaced, as wrk2) or "poisson"
+    mix: tuple[tuple[str, float], ...] = ()  # request name -> weight; empty: the scenario's own weights
+    source: str = ""  # "arrival" or the replayed profile and window, for the manifest
+    unmapped: tuple[tuple[str, float], ...] = ()  # profile endpoints with no request, and their share
+
+    @property
+    def duration(self) -> float:
+        return sum(s.duration for s in self.segments)
+
+    @property
+    def peak_rate(self) -> float:
+        return max(max(s.rate_start, s.rate_end) for s in self.segments)
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Credentials read from environment variables at load time; never written anywhere."""
+
+    kind: str  # "basic" | "bearer"
+    username: str = ""
+    secret: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    allowed_hosts: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...] = ()
+    auth: Auth | None = None
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    kind: str  # "choice" | "randint" | "uuid" | "csv"
+    values: tuple[Any, ...] = ()  # choice values; (lo, hi) for randint; rows (dicts) for csv
+    order: str = "random"  # csv: "random" | "sequential"
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str
+    method: str
+    path: str
+    weight: float = 1.0
+    headers: tuple[tuple[str, str], ...] = ()
+    json: Any = None
+    data: str | None = None
+    expect_status: tuple[int, ...] = ()  # empty: any status below 400
+    expect_contains: str | None = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    kind: str  # "between" | "constant" | "pacing"
+    low: float
+    high: float = 0.0
+
+
+@dataclass(frozen=True)
+class YamlUser:
+    name: str
+    weight: int
+    wait: Wait
+    requests: tuple[Request, ...]
+    vars: tuple[Var, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    auth: Auth | None = None
+
+
+@dataclass(frozen=True)
+class LocustUserRef:
+    """An existing Locust ``User`` class, run unchanged."""
+
+    file: str
+    class_name: str
+    weight: int | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    duration: float
+    users: int
+    spawn_rate: float
+
+
+@dataclass(frozen=True)
+class Load:
+    stages: tuple[Stage, ...]  # closed model; for an open model, one stage holding the user pool
+    warmup: str | float = "ramp"  # "ramp", "first-stage", or seconds excluded from checks
+    open: OpenLoad | None = None  # arrival rates or a replayed profile: the open model
+    kind: str = "stages"  # stages | spike | step | soak | arrival | replay
+
+    @property
+    def duration(self) -> float:
+        return sum(s.duration for s in self.stages)
+
+    def warmup_seconds(self) -> float:
+        """Seconds at the start excluded from checks: by default the first stage's ramp (none when open)."""
+        if isinstance(self.warmup, (int, float)):
+            return float(self.warmup)
+        if self.open is not None:
+            return 0.0
+        first = self.stages[0]
+        if self.warmup == "first-stage":
+            return first.duration
+        return min(first.duration, first.users / first.spawn_rate)
+
+
+@dataclass(frozen=True)
+class AbortRule:
+    """Stop the load early, to protect staging, when ``check`` is violated over the last ``seconds``."""
+
+    text: str
+    check: Check  # the condition that triggers the abort, e.g. error_rate > 20%
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    file: str
+    content_hash: str
+    target: Target
+    users: tuple[YamlUser | LocustUserRef, ...]
+    load: Load
+    checks: tuple[Check, ...]
+    seed: int | None = None
+    overrides: tuple[str, ...] = ()
+    compare: tuple[CompareCheck, ...] = ()
+    environment: EnvironmentSpec = EnvironmentSpec()
+    abort: tuple[AbortRule, ...] = ()
+    metrics: tuple[MetricSpec, ...] = ()
+
+    @property
+    def endpoint_names(self) -> frozenset[str]:
+        return frozenset(r.name for u in self.users if isinstance(u, YamlUser) for r in u.requests)
+
+    @property
+    def has_locust_users(self) -> bool:
+        return any(isinstance(u, LocustUserRef) for u in self.users)

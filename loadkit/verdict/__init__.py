@@ -1,0 +1,12 @@
+"""The verdict: checks and comparisons with the baseline, turned into one outcome for the build.
+
+``evaluate`` is pure (summary + checks + baseline → :class:`Verdict`), ``compare`` is the noise
+test against the baseline runs, ``judge`` reads a run folder, calls them and writes ``verdict.json``.
+Nothing here imports Locust.
+"""
+
+from .compare import Comparison, compare_all
+from .evaluate import CheckResult, Verdict, evaluate
+from .judge import checks_from_manifest, judge_run
+
+__all__ = ["Verdict", "CheckResult", "Comparison", "evaluate", "compare_all", "judge_run", "checks_from_manifest"]
