@@ -26,6 +26,7 @@ from .errors import ConfigError, ResultsError
 from .files import atomic_write
 from .runfolder import RunPaths, failed_mask, iso, read_json, read_samples
 from .scenario.checks import metric_key
+from .status import Outcome
 
 __all__ = ["BaselineRun", "BaselineStore", "aggregates_from_summary", "record_from_run", "SCHEMA", "WINDOW_S"]
 
@@ -201,12 +202,12 @@ class BaselineStore:
         """Add a run; returns it and the run ids pruned to keep the newest ``keep``."""
         manifest = read_json(run_dir / "manifest.json")
         verdict_path = run_dir / "verdict.json"
-        verdict = read_json(verdict_path) if verdict_path.exists() else {"status": "ERROR", "reason": "no verdict.json"}
+        verdict = read_json(verdict_path) if verdict_path.exists() else {"status": Outcome.ERROR, "reason": "no verdict.json"}
         status = manifest.get("status")
         if not force and status != "complete":
             raise ConfigError(f"{run_dir}: the run is {status!r} ({manifest.get('reason') or 'no reason given'}); "
                               "only complete runs become baselines (--force to override)")
-        if not force and verdict.get("status") not in ("PASS", "WARN"):
+        if not force and verdict.get("status") not in (Outcome.PASS, Outcome.WARN):
             raise ConfigError(f"{run_dir}: the verdict is {verdict.get('status')} ({verdict.get('reason', '')}); "
                               "only passing runs become baselines (--force to override)")
         record = record_from_run(run_dir, environment, now, forced=force)

@@ -18,7 +18,6 @@ from ..runfolder import failed_mask
 __all__ = ["LatencyStats", "Stats", "Summary", "summarize", "summarize_coded", "latency_stats"]
 
 
-
 @dataclass(frozen=True)
 class LatencyStats:
     min: float
@@ -34,6 +33,14 @@ class LatencyStats:
         d = asdict(self)
         d["p99.9"] = d.pop("p99_9")
         return {k: round(v, 3) for k, v in d.items()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> LatencyStats:
+        return cls(*(float(d[k]) for k in ("min", "mean", "p50", "p90", "p95", "p99", "max", "p99.9")))
+
+    def get(self, stat: str) -> float:
+        """The value of a statistic by its name in the check language (``p99.9``, ``mean``)."""
+        return float(getattr(self, stat.replace(".", "_")))
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,12 @@ class Stats:
             "rps": round(self.rps, 3),
             "latency_ms": None if self.latency_ms is None else self.latency_ms.to_json(),
         }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Stats:
+        lat = d.get("latency_ms")
+        return cls(int(d["total"]), int(d["failures"]), float(d["error_rate"]), float(d["rps"]),
+                   None if lat is None else LatencyStats.from_json(lat))
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,15 @@ class Summary:
             "errors": [{"endpoint": e, "error": m, "count": n} for e, m, n in self.errors],
             "run": {"total": self.run_total, "failures": self.run_failures},
         }
+
+    @classmethod
+    def from_json(cls, d: dict) -> Summary:
+        """The summary written to ``summary.json``; ``KeyError``/``TypeError``/``ValueError`` when it is damaged."""
+        w, run = d["window"], d["run"]
+        return cls(float(w["start"]), float(w["end"]), Stats.from_json(d["requests"]),
+                   {str(k): Stats.from_json(v) for k, v in d["endpoints"].items()},
+                   tuple((str(e["endpoint"]), str(e["error"]), int(e["count"])) for e in d.get("errors", [])),
+                   int(run["total"]), int(run["failures"]))
 
 
 def latency_stats(latency_ms: np.ndarray) -> LatencyStats | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from ..status import Outcome
 from ..verdict import Verdict
 
 __all__ = ["junit_xml", "markdown"]
@@ -25,20 +26,20 @@ def _rows(verdict: Verdict) -> list[dict]:
 
 def junit_xml(verdict: Verdict, suite: str, duration_s: float = 0.0) -> str:
     rows = _rows(verdict)
-    failures = sum(r["status"] in ("FAIL",) or (r["status"] == "NODATA" and _blocking(verdict, r)) for r in rows)
-    run_error = verdict.status == "ERROR"
+    failures = sum(r["status"] in (Outcome.FAIL,) or (r["status"] == Outcome.NODATA and _blocking(verdict, r)) for r in rows)
+    run_error = verdict.status == Outcome.ERROR
     root = ET.Element("testsuites")
     ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(rows) + 1), failures=str(failures),
-                       errors="1" if run_error else "0", skipped=str(sum(r["status"] == "NODATA" and not _blocking(verdict, r) for r in rows)),
+                       errors="1" if run_error else "0", skipped=str(sum(r["status"] == Outcome.NODATA and not _blocking(verdict, r) for r in rows)),
                        time=f"{duration_s:.3f}")
     run = ET.SubElement(ts, "testcase", classname=suite, name="run", time=f"{duration_s:.3f}")
     if run_error:
-        ET.SubElement(run, "error", message=verdict.reason, type="ERROR").text = verdict.reason
-    elif verdict.status == "FAIL" and not failures:
-        ET.SubElement(run, "failure", message=verdict.reason, type="FAIL").text = verdict.reason
+        ET.SubElement(run, "error", message=verdict.reason, type=Outcome.ERROR).text = verdict.reason
+    elif verdict.status == Outcome.FAIL and not failures:
+        ET.SubElement(run, "failure", message=verdict.reason, type=Outcome.FAIL).text = verdict.reason
     for r in rows:
         case = ET.SubElement(ts, "testcase", classname=suite, name=r["check"])
-        if r["status"] == "FAIL" or (r["status"] == "NODATA" and _blocking(verdict, r)):
+        if r["status"] == Outcome.FAIL or (r["status"] == Outcome.NODATA and _blocking(verdict, r)):
             ET.SubElement(case, "failure", message=r["reason"], type=r["status"]).text = r["reason"]
         elif r["status"] == "NODATA":
             ET.SubElement(case, "skipped", message=r["reason"])

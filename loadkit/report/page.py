@@ -14,13 +14,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..scenario.checks import metric_key, parse_check
+from ..status import Outcome
 from ..units import format_value as _format
 from ..units import kind_of_key
 from .data import ReportData
 
 __all__ = ["render_html", "STATUS_ORDER"]
 
-STATUS_ORDER = ("FAIL", "ERROR", "NODATA", "WARN", "PASS")
+STATUS_ORDER = (Outcome.FAIL, Outcome.ERROR, Outcome.NODATA, Outcome.WARN, Outcome.PASS)
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:72em;margin:1.5em auto;padding:0 1em;
 color:#222;line-height:1.4}
@@ -40,7 +41,7 @@ def _e(value: Any) -> str:
 
 def _badge(status: Any, big: bool = False) -> str:
     s = str(status or "?")
-    cls = s if s in STATUS_ORDER else "NODATA"
+    cls = s if s in STATUS_ORDER else Outcome.NODATA
     return f'<span class="b {cls}{" big" if big else ""}">{_e(s)}</span>'
 
 

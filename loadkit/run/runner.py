@@ -31,7 +31,7 @@ from ..files import write_json
 from ..report.publish import publish
 from ..runfolder import RunPaths, check_run_id, iso, new_run_id
 from ..scenario.model import Scenario
-from ..status import RunStatus
+from ..status import Outcome, RunStatus
 from ..verdict import Verdict, judge_run
 from .abort import LiveWindow
 from .capture import PartWriter
@@ -243,7 +243,7 @@ class LoadRun:
         published = publish(self.paths.root, verdict, baselines=o.baselines, environment=o.environment,
                             junit=o.junit, markdown_file=o.markdown, report=o.report)
         promoted = None
-        if o.promote_on_pass and status == RunStatus.COMPLETE and verdict.status in ("PASS", "WARN") and o.baselines:
+        if o.promote_on_pass and status == RunStatus.COMPLETE and verdict.status in (Outcome.PASS, Outcome.WARN) and o.baselines:
             promoted = o.baselines.promote(self.paths.root, o.environment, time.time())
         return RunOutcome(self.paths, status, reason, samples, locust_requests, locust_failures, summary, verdict,
                           published.files, published.warnings, promoted)

@@ -6,7 +6,8 @@ Nothing here imports Locust.
 """
 
 from .compare import Comparison, compare_all
-from .evaluate import CheckResult, Verdict, evaluate
-from .judge import checks_from_manifest, judge_run
+from .evaluate import BaselineView, CheckResult, RunFacts, Verdict, evaluate, judge
+from .judge import baseline_view, checks_from_manifest, judge_run, read_facts
 
-__all__ = ["Verdict", "CheckResult", "Comparison", "evaluate", "compare_all", "judge_run", "checks_from_manifest"]
+__all__ = ["Verdict", "CheckResult", "Comparison", "RunFacts", "BaselineView", "evaluate", "judge", "compare_all",
+           "judge_run", "checks_from_manifest", "read_facts", "baseline_view"]

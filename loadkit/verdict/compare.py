@@ -25,6 +25,7 @@ import numpy as np
 from scipy import stats as sps
 
 from ..scenario.checks import CompareCheck, metric_key
+from ..status import Outcome
 from ..units import format_value as _format
 from ..units import kind_of_key
 
@@ -42,7 +43,7 @@ SD_FLOOR_LOG, SD_FLOOR_PP = 0.01, 0.0005
 class Comparison:
     check: str
     key: str
-    status: str  # PASS | WARN | FAIL | NODATA
+    status: Outcome  # PASS | WARN | FAIL | NODATA
     reason: str
     observed: float | None
     baseline: float | None  # median of the baseline runs
@@ -140,13 +141,13 @@ def _judge(r: _Raw, p: float | None, runs: int) -> Comparison:
     base = dict(check=c.text, key=r.key, observed=r.observed, baseline=r.center, spread=r.spread, p_value=p,
                 interval=r.interval, runs=len(r.values))
     if runs == 0:
-        return Comparison(status="NODATA", delta=None, blocking=False, reason=(
+        return Comparison(status=Outcome.NODATA, delta=None, blocking=False, reason=(
             "no baseline runs for this scenario and environment yet: promote an accepted run "
             "(loadkit baseline promote RUN_DIR) to start comparing"), **base)
     if r.observed is None:
-        return Comparison(status="NODATA", delta=None, reason=f"{r.key} has no value in this run", **base)
+        return Comparison(status=Outcome.NODATA, delta=None, reason=f"{r.key} has no value in this run", **base)
     if not r.values or r.center is None:
-        return Comparison(status="NODATA", delta=None, blocking=False,
+        return Comparison(status=Outcome.NODATA, delta=None, blocking=False,
                           reason=f"{r.key} is in none of the {runs} baseline runs (new endpoint or metric?)", **base)
     if c.unit == "pp":
         delta = (r.observed - r.center) * 100.0
@@ -165,21 +166,21 @@ def _judge(r: _Raw, p: float | None, runs: int) -> Comparison:
         head = f"{what} {moved} from {format_value(r.key, r.center)} ({_fmt_base(r)}) to {format_value(r.key, r.observed)}"
     if len(r.values) < MIN_RUNS:
         note = f"tolerance only: {len(r.values)} baseline run{'s' if len(r.values) != 1 else ''}, {MIN_RUNS} needed to measure noise"
-        status = "FAIL" if beyond else "PASS"
+        status = Outcome.FAIL if beyond else Outcome.PASS
         return Comparison(status=status, delta=delta, reason=f"{head} ({change}; {note})", **base)
     significant = p is not None and p < ALPHA
     if significant and bad < 0:
-        return Comparison(status="PASS", delta=delta, improvement=True, reason=(
+        return Comparison(status=Outcome.PASS, delta=delta, improvement=True, reason=(
             f"{head} ({change}): an improvement beyond noise (p={p:.3g}); consider promoting this run"), **base)
     if beyond and significant:
-        return Comparison(status="FAIL", delta=delta, reason=f"{head} ({change}; beyond noise, p={p:.3g})", **base)
+        return Comparison(status=Outcome.FAIL, delta=delta, reason=f"{head} ({change}; beyond noise, p={p:.3g})", **base)
     if beyond:
-        return Comparison(status="WARN", delta=delta, reason=(
+        return Comparison(status=Outcome.WARN, delta=delta, reason=(
             f"{head} ({change}): inconclusive, within the baseline's run-to-run noise (p={p:.3g})"), **base)
     if significant:
-        return Comparison(status="WARN", delta=delta, reason=(
+        return Comparison(status=Outcome.WARN, delta=delta, reason=(
             f"{head} ({change}): changed beyond noise (p={p:.3g}) but within tolerance"), **base)
-    return Comparison(status="PASS", delta=delta, reason=f"{head} ({change}; within noise)", **base)
+    return Comparison(status=Outcome.PASS, delta=delta, reason=f"{head} ({change}; within noise)", **base)
 
 
 def _describe(r: _Raw) -> str:

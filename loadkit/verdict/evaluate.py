@@ -1,8 +1,11 @@
-"""The verdict: each check against the summary, then one status for the build.
+"""The verdict: each check against the summary, then one outcome for the build. Pure: no files, no clock.
 
-Outcomes are a closed set, each with a reason a person can act on:
+Outcomes are a closed set (:class:`~loadkit.status.Outcome`), each with a reason a person can act on:
 check: PASS, WARN (a ``severity: warn`` check that failed), FAIL, NODATA (nothing to judge:
 no NODATA ever passes); verdict: PASS, WARN, FAIL, ERROR (the run itself is not valid).
+
+:func:`judge` is the whole pipeline in one short function: the run's facts and its baseline runs
+in, the comparisons and the configuration drift computed, one :class:`Verdict` out.
 """
 
 from __future__ import annotations
@@ -11,11 +14,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..analysis import Stats, Summary
-from ..fingerprint import Change
-from ..scenario.checks import Check
-from .compare import Comparison
+from ..baseline import aggregates_from_summary
+from ..fingerprint import Change, drift
+from ..scenario.checks import Check, CompareCheck
+from ..status import Outcome, RunStatus
+from .compare import Comparison, compare_all
 
-__all__ = ["CheckResult", "Verdict", "evaluate"]
+__all__ = ["CheckResult", "Verdict", "RunFacts", "BaselineView", "evaluate", "judge"]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What judging needs to know of a finished run (read from its folder by :func:`~loadkit.verdict.judge_run`)."""
+
+    run_id: str
+    status: str
+    reason: str
+    summary: Summary | None
+    metrics: dict = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)  # metric source → why it has no data
+    warnings: tuple[str, ...] = ()
+    fingerprint: dict[str, str] | None = None
+    fingerprint_errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BaselineView:
+    """The baseline runs a run is compared with, oldest first: their aggregates and the latest fingerprint."""
+
+    label: str  # "scenario/environment"
+    run_ids: tuple[str, ...] = ()
+    aggregates: tuple[dict[str, float], ...] = ()
+    latest_fingerprint: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -23,19 +53,19 @@ class CheckResult:
     check: str
     observed: float | None
     limit: float
-    status: str
+    status: Outcome
     reason: str
 
     def to_json(self) -> dict:
         return {"check": self.check, "key": None, "kind": "absolute", "observed": self.observed, "limit": self.limit,
                 "status": self.status, "reason": self.reason, "baseline": None, "delta": None, "spread": None,
-                "p_value": None, "interval": None, "baseline_runs": None, "blocking": self.status != "WARN",
+                "p_value": None, "interval": None, "baseline_runs": None, "blocking": self.status != Outcome.WARN,
                 "improvement": False}
 
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str
+    status: Outcome
     reason: str
     checks: tuple[CheckResult, ...]
     comparisons: tuple[Comparison, ...] = ()
@@ -82,25 +112,20 @@ def observe(check: Check, summary: Summary, metrics: dict | None = None,
     lat = stats.latency_ms
     if lat is None:
         return None, f"no successful request{scope} in the checked window ({stats.failures} failed)"
-    if check.stat in ("min", "mean", "max"):
-        return getattr(lat, check.stat), ""
-    key = {"p50": "p50", "median": "p50", "p90": "p90", "p95": "p95", "p99": "p99", "p99.9": "p99_9"}.get(check.stat or "")
-    if key:
-        return getattr(lat, key), ""
-    return None, f"{check.stat} is not in the summary"
+    return lat.get(check.stat or ""), ""
 
 
-def judge(check: Check, summary: Summary, metrics: dict | None = None,
-          missing: dict[str, str] | None = None) -> CheckResult:
+def judge_check(check: Check, summary: Summary, metrics: dict | None = None,
+                missing: dict[str, str] | None = None) -> CheckResult:
     observed, why = observe(check, summary, metrics, missing)
     if observed is None:
         if check.nodata == "warn":
-            return CheckResult(check.text, None, check.threshold, "WARN", f"no data ({why}); nodata: warn")
-        return CheckResult(check.text, None, check.threshold, "NODATA", why)
+            return CheckResult(check.text, None, check.threshold, Outcome.WARN, f"no data ({why}); nodata: warn")
+        return CheckResult(check.text, None, check.threshold, Outcome.NODATA, why)
     shown, limit = check.format_value(observed), check.format_value(check.threshold)
     if check.holds(observed):
-        return CheckResult(check.text, observed, check.threshold, "PASS", f"{shown} {check.op} {limit}")
-    status = "WARN" if check.severity == "warn" else "FAIL"
+        return CheckResult(check.text, observed, check.threshold, Outcome.PASS, f"{shown} {check.op} {limit}")
+    status = Outcome.WARN if check.severity == "warn" else Outcome.FAIL
     return CheckResult(check.text, observed, check.threshold, status, f"observed {shown}, limit {check.op} {limit}")
 
 
@@ -112,39 +137,60 @@ def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str
     Comparisons with the baseline count like checks, except NODATA for want of a baseline,
     which is reported but does not block: the absolute checks still decide.
     """
-    results = tuple(judge(c, summary, metrics, missing) for c in checks) if summary is not None else ()
+    results = tuple(judge_check(c, summary, metrics, missing) for c in checks) if summary is not None else ()
     comps, drift_t, notes_t = tuple(comparisons), tuple(drift), tuple(notes)
 
-    def verdict(status: str, reason: str) -> Verdict:
+    def verdict(status: Outcome, reason: str) -> Verdict:
         return Verdict(status, reason, results, comps, drift_t, notes_t)
 
-    if run_status == "interrupted":
-        return verdict("ERROR", run_reason or "the run was interrupted before it finished")
-    if run_status == "error":
-        return verdict("ERROR", run_reason or "the run ended in error")
-    if run_status == "aborted":
-        return verdict("FAIL", run_reason or "the run was aborted")
+    if run_status == RunStatus.INTERRUPTED:
+        return verdict(Outcome.ERROR, run_reason or "the run was interrupted before it finished")
+    if run_status == RunStatus.ERROR:
+        return verdict(Outcome.ERROR, run_reason or "the run ended in error")
+    if run_status == RunStatus.ABORTED:
+        return verdict(Outcome.FAIL, run_reason or "the run was aborted")
     if summary is None or summary.run_total == 0:
-        return verdict("ERROR", "no request completed")
+        return verdict(Outcome.ERROR, "no request completed")
     if summary.run_total == summary.run_failures:
         example = summary.errors[0][1] if summary.errors else "unknown error"
-        return verdict("ERROR", f"no request succeeded ({summary.run_total} failed; e.g. {example})")
+        return verdict(Outcome.ERROR, f"no request succeeded ({summary.run_total} failed; e.g. {example})")
     judged = [(r.check, r.status, r.reason, True) for r in results]
     judged += [(c.name, c.status, c.reason, c.blocking) for c in comps]
-    failed = [j for j in judged if j[1] == "FAIL" or (j[1] == "NODATA" and j[3])]
+    failed = [j for j in judged if j[1] == Outcome.FAIL or (j[1] == Outcome.NODATA and j[3])]
     if failed:
-        return verdict("FAIL", f"{len(failed)} of {len(judged)} checks failed: " + "; ".join(
+        return verdict(Outcome.FAIL, f"{len(failed)} of {len(judged)} checks failed: " + "; ".join(
             f"{name} ({why})" for name, _, why, _ in failed))
-    warned = [j for j in judged if j[1] == "WARN"]
+    warned = [j for j in judged if j[1] == Outcome.WARN]
     if warned:
-        return verdict("WARN", "; ".join(f"{name} ({why})" for name, _, why, _ in warned))
-    decided = [j for j in judged if j[1] != "NODATA"]
+        return verdict(Outcome.WARN, "; ".join(f"{name} ({why})" for name, _, why, _ in warned))
+    decided = [j for j in judged if j[1] != Outcome.NODATA]
     if not decided:
-        return verdict("WARN", "no checks defined: the run completed but nothing was asserted")
+        return verdict(Outcome.WARN, "no checks defined: the run completed but nothing was asserted")
     watches_errors = any(c.kind in ("error_rate", "failures") for c in checks) or any(
         c.key.startswith("error_rate") for c in comps)
     if summary.requests.failures and not watches_errors:  # latency of successes alone must not hide failures
-        return verdict("WARN", f"all {len(decided)} checks passed, but {summary.requests.failures} of "
+        return verdict(Outcome.WARN, f"all {len(decided)} checks passed, but {summary.requests.failures} of "
                                f"{summary.requests.total} checked requests failed and no check looks at errors "
                                "(add e.g. \"error_rate < 1%\")")
-    return verdict("PASS", f"all {len(decided)} checks passed")
+    return verdict(Outcome.PASS, f"all {len(decided)} checks passed")
+
+
+def judge(facts: RunFacts, checks: tuple[Check, ...], compare: tuple[CompareCheck, ...],
+          baseline: BaselineView | None) -> Verdict:
+    """The verdict of a run: its checks, its comparison with the baseline runs, its configuration drift."""
+    notes = list(facts.warnings)
+    comparisons: list[Comparison] = []
+    changes: list[Change] = []
+    summary = facts.summary
+    if summary is not None and (compare or baseline is not None):
+        base = baseline or BaselineView("")
+        current = aggregates_from_summary({**summary.to_json(), "metrics": facts.metrics})
+        comparisons = compare_all(compare, current, list(base.aggregates), sorted(summary.endpoints))
+        if compare:
+            notes.append(f"baseline {base.label}: {len(base.run_ids)} run(s)"
+                         + (f", latest {base.run_ids[-1]}" if base.run_ids else ""))
+        if base.run_ids and facts.fingerprint is not None:
+            changes = drift(base.latest_fingerprint or {}, facts.fingerprint)
+            notes += [f"environment fingerprint incomplete: {e}" for e in facts.fingerprint_errors]
+    return evaluate(checks, summary, facts.status, facts.reason, comparisons, changes, notes, facts.metrics,
+                    facts.missing)

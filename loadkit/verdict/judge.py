@@ -1,23 +1,22 @@
-"""Judging a finished run folder: its checks, its comparison with the baseline, config drift.
+"""Judging a finished run folder: the thin I/O shell around :func:`~loadkit.verdict.evaluate.judge`.
 
-Used right after a run and by ``loadkit compare RUN_DIR`` to re-evaluate a finished run
-without re-running it; both read the same files and write ``verdict.json``.
+Used right after a run and by ``loadkit compare RUN_DIR`` to re-evaluate a finished run without
+re-running it: both read ``manifest.json``, ``summary.json`` and ``environment.json`` (never the
+samples again) and write ``verdict.json``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..analysis import summarize_run
-from ..baseline import BaselineStore, aggregates_from_summary
+from ..analysis import Summary
+from ..baseline import BaselineStore
 from ..errors import ResultsError
-from ..fingerprint import drift
 from ..runfolder import RunPaths, read_json, write_json
 from ..scenario.checks import Check, CompareCheck, parse_check, parse_compare
-from .compare import compare_all
-from .evaluate import Verdict, evaluate
+from .evaluate import BaselineView, RunFacts, Verdict, judge
 
-__all__ = ["judge_run", "checks_from_manifest"]
+__all__ = ["judge_run", "checks_from_manifest", "read_facts", "baseline_view"]
 
 
 def checks_from_manifest(manifest: dict) -> tuple[tuple[Check, ...], tuple[CompareCheck, ...]]:
@@ -32,33 +31,37 @@ def checks_from_manifest(manifest: dict) -> tuple[tuple[Check, ...], tuple[Compa
     return checks, compare
 
 
+def read_facts(run_dir: Path) -> RunFacts:
+    """What :func:`judge` needs of a run, from its folder; ResultsError when a file is missing or damaged."""
+    paths = RunPaths(Path(run_dir))
+    manifest = read_json(paths.manifest)
+    summary_json = read_json(paths.summary)
+    try:
+        summary = Summary.from_json(summary_json)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ResultsError(f"{paths.summary}: not a loadkit summary ({type(exc).__name__}: {exc})") from None
+    fp = read_json(paths.environment) if paths.environment.exists() else None
+    return RunFacts(
+        run_id=str(manifest.get("run_id", paths.root.name)), status=str(manifest.get("status", "error")),
+        reason=str(manifest.get("reason", "")), summary=summary, metrics=summary_json.get("metrics") or {},
+        missing=manifest.get("metrics_missing") or {}, warnings=tuple(manifest.get("warnings", [])),
+        fingerprint=None if fp is None else fp.get("values", {}),
+        fingerprint_errors=() if fp is None else tuple(fp.get("errors", [])))
+
+
+def baseline_view(store: BaselineStore, scenario: str, environment: str, exclude: str = "") -> BaselineView:
+    """The baseline runs of ``scenario`` in ``environment`` (the run being judged left out)."""
+    runs = [r for r in store.runs(scenario, environment) if r.run_id != exclude]
+    return BaselineView(f"{scenario}/{environment}", tuple(r.run_id for r in runs), tuple(r.aggregates for r in runs),
+                        runs[-1].fingerprint if runs else None)
+
+
 def judge_run(run_dir: Path, checks: tuple[Check, ...], compare: tuple[CompareCheck, ...],
-              store: BaselineStore | None, environment: str, metrics: dict | None = None) -> Verdict:
-    manifest = read_json(run_dir / "manifest.json")
-    summary_json = read_json(run_dir / "summary.json")
-    window = summary_json.get("window") or {}
-    paths = RunPaths(run_dir)
-    if not paths.samples.exists():
-        raise ResultsError(f"{paths.samples}: missing; the run's samples are needed to judge it")
-    summary = summarize_run(paths, float(window.get("start", 0.0)), float(window.get("end", 0.0)))
-    notes: list[str] = list(manifest.get("warnings", []))
-    comparisons = []
-    changes = []
-    if compare or store is not None:
-        runs = [] if store is None else [r for r in store.runs(manifest["scenario"]["name"], environment)
-                                         if r.run_id != manifest["run_id"]]
-        current = aggregates_from_summary({**summary.to_json(), "metrics": summary_json.get("metrics", metrics or {})})
-        comparisons = compare_all(compare, current, [r.aggregates for r in runs], sorted(summary.endpoints))
-        if compare:
-            notes.append(f"baseline {manifest['scenario']['name']}/{environment}: {len(runs)} run(s)"
-                         + (f", latest {runs[-1].run_id}" if runs else ""))
-        env_file = run_dir / "environment.json"
-        if runs and env_file.exists():
-            fp = read_json(env_file)
-            changes = drift(runs[-1].fingerprint, fp.get("values", {}))
-            notes += [f"environment fingerprint incomplete: {e}" for e in fp.get("errors", [])]
-    verdict = evaluate(checks, summary, manifest.get("status", "error"), manifest.get("reason", ""),
-                       comparisons, changes, notes, summary_json.get("metrics") or metrics or {},
-                       manifest.get("metrics_missing") or {})
-    write_json(run_dir / "verdict.json", verdict.to_json())
+              store: BaselineStore | None, environment: str) -> Verdict:
+    """Read the run, judge it against the baseline in ``store`` (if any), write ``verdict.json``."""
+    facts = read_facts(run_dir)
+    manifest = read_json(RunPaths(Path(run_dir)).manifest)
+    view = None if store is None else baseline_view(store, manifest["scenario"]["name"], environment, facts.run_id)
+    verdict = judge(facts, checks, compare, view)
+    write_json(RunPaths(Path(run_dir)).verdict, verdict.to_json())
     return verdict
