@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["parse_duration", "parse_latency_ms", "parse_percent", "format_value", "format_ms", "kind_of_key"]
+__all__ = ["parse_duration", "parse_latency_ms", "parse_percent", "format_value", "kind_of_key"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -85,7 +85,3 @@ def kind_of_key(key: str) -> str:
     if "(latency" in key or key == "latency":
         return "latency"
     return "metric"
-
-
-def format_ms(ms: float | None) -> str:
-    return format_value("latency", ms)

@@ -2,17 +2,13 @@
 import locust  # noqa: F401  (gevent monkey patching first, as in every Locust process)
 # isort: on
 
-import json
-import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import SUPPORT
 
 from loadkit.standin import StandinConfig, start_standin
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +21,7 @@ def standin():
 @pytest.fixture(scope="session")
 def fixed_latency_url():
     """A target that answers every request after exactly 50 ms (tests/fixed_latency_server.py)."""
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("fixed_latency_server.py")), "0.05"],
+    proc = subprocess.Popen([sys.executable, str(SUPPORT / "fixed_latency_server.py"), "0.05"],
                             stdout=subprocess.PIPE, text=True)
     try:
         port = int(proc.stdout.readline())
@@ -35,17 +31,19 @@ def fixed_latency_url():
         proc.wait()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_SLOW_FIXTURES = {"standin", "fixed_latency_url", "prometheus", "pg_standin", "gunicorn_target"}
+_SLOW_CALLS = ('main(["run"', 'main(["demo"', "start_standin(", "LoadRun(", '"loadkit", "run"', "run_loadkit(")
 
 
-def only_run(out: Path) -> Path:
-    runs = [p for p in out.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
+def pytest_collection_modifyitems(items):
+    """Mark real load runs ``slow`` (``-m "not slow"`` runs the fast unit tests alone)."""
+    import inspect
 
-
-def read(run: Path, name: str):
-    return json.loads((run / name).read_text())
+    for item in items:
+        fn = getattr(item, "function", None)
+        try:
+            source = inspect.getsource(fn) if fn else ""
+        except (OSError, TypeError):
+            source = ""
+        if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or any(c in source for c in _SLOW_CALLS):
+            item.add_marker(pytest.mark.slow)

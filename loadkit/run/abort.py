@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..runfolder import failed_mask
 from ..scenario.model import AbortRule
 
 __all__ = ["LiveWindow", "Trip"]
@@ -39,7 +40,7 @@ class LiveWindow:
         ts = np.asarray(cols["ts"], dtype=float)
         self._batches.append((ts, np.asarray(cols["endpoint"], dtype=object),
                               np.asarray(cols["latency_ms"], dtype=float),
-                              np.asarray([e is not None for e in cols["error"]], dtype=bool)))
+                              failed_mask(cols["error"])))
 
     def _trim(self, now: float) -> None:
         while self._batches and self._batches[0][0].max() < now - self.horizon:

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from loadkit.errors import ConfigError
+from ..errors import ConfigError
+from ..redact import redact
 
 __all__ = [
     "ENDPOINTS",
     "StandinConfig",
     "add_arguments",
     "config_from_args",
-    "mask_dsn",
     "parse_latency",
     "parse_stall",
 ]
@@ -58,7 +56,7 @@ class StandinConfig:
         if not self.host:
             raise ConfigError("standin host must not be empty")
         if self.db != "sqlite" and not is_postgres_dsn(self.db):
-            raise ConfigError(f"standin db must be 'sqlite' or a postgresql:// DSN, got {mask_dsn(self.db)!r}")
+            raise ConfigError(f"standin db must be 'sqlite' or a postgresql:// DSN, got {redact(self.db)!r}")
         object.__setattr__(self, "cpu_ms", _non_negative("cpu_ms", self.cpu_ms))
         latency = {}
         for key, value in dict(self.latency_ms).items():
@@ -86,7 +84,7 @@ class StandinConfig:
             "host": self.host,
             "port": self.port,
             "db": self.db_kind,
-            "dsn": None if self.db == "sqlite" else mask_dsn(self.db),
+            "dsn": None if self.db == "sqlite" else redact(self.db),
             "cache": self.cache,
             "cpu_ms": self.cpu_ms,
             "latency_ms": dict(self.latency_ms),
@@ -117,24 +115,6 @@ class StandinConfig:
 
 def is_postgres_dsn(db: str) -> bool:
     return db.startswith(_PG_PREFIXES)
-
-
-def mask_dsn(dsn: str) -> str:
-    """Replace any password in a URL or ``key=value`` DSN with ``***``."""
-    if dsn.startswith(_PG_PREFIXES):
-        parts = urlsplit(dsn)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, hostinfo = netloc.rsplit("@", 1)
-            if ":" in userinfo:
-                userinfo = userinfo.split(":", 1)[0] + ":***"
-            netloc = f"{userinfo}@{hostinfo}"
-        query = urlencode(
-            [(k, "***" if k == "password" else v) for k, v in parse_qsl(parts.query)],
-            safe="*",
-        )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn)
 
 
 def parse_latency(items: list[str]) -> dict[str, float]:

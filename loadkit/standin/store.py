@@ -18,7 +18,7 @@ import gevent.queue
 
 from loadkit.errors import RunError
 
-from .config import mask_dsn
+from ..redact import redact
 
 __all__ = ["SEED_TICKETS", "PostgresStore", "SqliteStore", "Store", "Tx", "open_store"]
 
@@ -248,7 +248,7 @@ class PostgresStore(Store):
             return self._psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
         except self._psycopg.Error as exc:
             lines = str(exc).strip().splitlines() or [type(exc).__name__]
-            raise RunError(f"standin cannot connect to {mask_dsn(self._dsn)}: {lines[0]}") from None
+            raise RunError(f"standin cannot connect to {redact(self._dsn)}: {lines[0]}") from None
 
     @contextmanager
     def _cursor_in_transaction(self) -> Iterator[Any]:

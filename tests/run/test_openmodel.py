@@ -6,7 +6,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import only_run, read
+from helpers import only_run, read
 
 from loadkit.cli import main
 from loadkit.run.openmodel import Schedule, check_interval, intended_counts, schedule_times, shortfalls

@@ -29,7 +29,7 @@ from loadkit.capacity import (
 )
 from loadkit.errors import ConfigError
 
-DATA = Path(__file__).with_name("data")
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def sig3(value: float) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from collector_helpers import PG_ADMIN, temp_database
+from helpers import PG_ADMIN, temp_database
 
 from loadkit.collectors import MetricSpec, make_collector
 

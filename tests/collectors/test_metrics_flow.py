@@ -5,8 +5,7 @@ import re
 import urllib.request
 
 import pytest
-from collector_helpers import temp_database
-from conftest import ROOT, only_run, read
+from helpers import ROOT, only_run, read, temp_database
 
 from loadkit.cli import main
 from loadkit.standin import StandinConfig, start_standin

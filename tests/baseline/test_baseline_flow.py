@@ -5,7 +5,7 @@ import textwrap
 import time
 import xml.etree.ElementTree as ET
 
-from conftest import only_run, read
+from helpers import only_run, read
 
 from loadkit.cli import main
 from loadkit.standin import StandinConfig, start_standin

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from collector_helpers import load, scrape_value, temp_database
+from helpers import load, scrape_value, temp_database
 
 from loadkit.collectors import METRICS_SCHEMA, CollectorSet, MetricSpec
 from loadkit.errors import ConfigError

@@ -1,5 +1,5 @@
 """prometheus source against a REAL Prometheus server (Debian package ``prometheus``, installed
-by .ci/install-prometheus.sh) scraping the stand-in every second; auth headers against a
+by scripts/services) scraping the stand-in every second; auth headers against a
 small recording server. These tests fail, not skip, when Prometheus is missing."""
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from collector_helpers import load
-from conftest import free_port
+from helpers import free_port, load
 
 from loadkit.collectors import MetricSpec, make_collector
 
@@ -26,7 +25,7 @@ from loadkit.collectors import MetricSpec, make_collector
 def prometheus(standin, tmp_path_factory) -> Iterator[str]:
     binary = shutil.which("prometheus")
     if binary is None:
-        pytest.fail("the prometheus binary is not installed: run .ci/install-prometheus.sh")
+        pytest.fail("the prometheus binary is not installed: run scripts/services (as root), or apt-get install prometheus")
     tmp = tmp_path_factory.mktemp("prometheus")
     target = urlsplit(standin.url).netloc
     (tmp / "prometheus.yml").write_text(
@@ -165,7 +164,7 @@ def test_unset_variable_is_missing_and_nothing_is_sent(recorder):
 
 def test_a_run_judges_prometheus_series_and_a_bad_query_ends_nodata(prometheus, standin, tmp_path, capsys):
     """Through a real run: the range query over the run's window feeds a check; a bad PromQL is NODATA."""
-    from conftest import only_run, read
+    from helpers import only_run, read
 
     from loadkit.cli import main
 

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, only_run
+from helpers import ROOT, only_run
 
 from loadkit.baseline import BaselineStore
 from loadkit.cli import main
@@ -44,7 +44,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 def _chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
-        pytest.fail("chromium is not installed: run .ci/install-chromium.sh (CI installs it)")
+        pytest.fail("chromium is not installed: run scripts/services (as root), or apt-get install chromium")
     return exe
 
 

@@ -6,24 +6,17 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT, free_port, only_run, read
+from helpers import ROOT, free_port, only_run, read, scenario_file
 
 from loadkit.cli import main
 from loadkit.run.users import build_user_classes
 from loadkit.scenario import import_locust_class, load_scenario
 
 SHORT = ["--set", "load.stages.0.duration=2s", "--set", "load.stages.1.duration=3s", "--quiet"]
-
-
-def scenario_file(tmp_path, body: str) -> str:
-    path = tmp_path / "s.yaml"
-    path.write_text(textwrap.dedent(body))
-    return str(path)
 
 
 def test_example_run_counts_are_consistent(standin, tmp_path, capsys):

@@ -9,8 +9,8 @@ import uuid
 
 import pandas as pd
 import pytest
-from conftest import only_run, read
 from gevent.pywsgi import WSGIServer
+from helpers import only_run, read
 
 from loadkit.cli import main
 

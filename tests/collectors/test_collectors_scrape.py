@@ -7,7 +7,7 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import free_port
+from helpers import free_port
 
 from loadkit.collectors import MetricSpec, make_collector
 from loadkit.collectors.buckets import bucket_quantile

@@ -4,7 +4,7 @@ import json
 import textwrap
 
 import pytest
-from conftest import only_run
+from helpers import only_run
 
 from loadkit.cli import main
 

@@ -9,7 +9,7 @@ from loadkit.cli import main
 from loadkit.errors import ConfigError
 from loadkit.scenario import load_scenario, parse_scenario
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 GOOD = """\
 name: shop

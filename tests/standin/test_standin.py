@@ -23,6 +23,7 @@ import psutil
 import pytest
 
 from loadkit.errors import ConfigError, RunError
+from loadkit.redact import redact
 from loadkit.standin import (
     StandinConfig,
     StandinHandle,
@@ -30,11 +31,10 @@ from loadkit.standin import (
     config_from_args,
     start_standin,
 )
-from loadkit.standin.config import mask_dsn
 
 PG_DSN = os.environ.get("LOADKIT_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 SECRET = "s3cret-standin-pw"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Client:
@@ -106,7 +106,7 @@ def pg_dsn() -> str:
 
     try:
         psycopg.connect(PG_DSN, connect_timeout=3).close()
-    except psycopg.OperationalError as exc:  # PostgreSQL runs here and in CI (.ci/run starts it): a failure, not a skip
+    except psycopg.OperationalError as exc:  # PostgreSQL runs here and in CI (scripts/services starts it): a failure, not a skip
         pytest.fail(f"PostgreSQL not reachable at {PG_DSN}: {exc}")
     parts = urlsplit(PG_DSN)
     if parts.password or "@" not in parts.netloc:
@@ -484,5 +484,5 @@ def test_config_is_frozen() -> None:
         ("postgresql://u@h/db", "postgresql://u@h/db"),
     ],
 )
-def test_mask_dsn_hides_passwords(dsn: str, masked: str) -> None:
-    assert mask_dsn(dsn) == masked
+def test_dsn_passwords_are_masked(dsn: str, masked: str) -> None:
+    assert redact(dsn) == masked

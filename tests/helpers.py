@@ -1,18 +1,48 @@
-"""Helpers for the collector tests: a temporary PostgreSQL database, load on the stand-in, /metrics reads."""
+"""Helpers shared by the tests: paths, run folders, free ports, scenario files, a temporary PostgreSQL
+database, plain HTTP load on the stand-in and /metrics reads."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import re
+import socket
+import textwrap
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit
 
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+SUPPORT = Path(__file__).resolve().parent / "support"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def only_run(out: Path) -> Path:
+    """The single run folder under ``out``."""
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def read(run: Path, name: str):
+    return json.loads((run / name).read_text())
+
+
+def scenario_file(tmp_path: Path, body: str, name: str = "s.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return str(path)
 
 
 @contextmanager
