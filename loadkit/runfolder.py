@@ -28,7 +28,8 @@ from .files import write_json
 
 __all__ = ["RunPaths", "new_run_id", "check_run_id", "read_json", "write_json", "iso", "versions", "git_commit",
            "read_samples", "iter_samples", "failed_mask", "SCHEMA", "SAMPLE_COLUMNS",
-           "METRICS_SCHEMA", "write_metrics", "read_metrics", "write_table", "read_table"]
+           "METRICS_SCHEMA", "write_metrics", "read_metrics", "write_table", "read_table", "HEALTH_SCHEMA",
+           "read_health"]
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 
@@ -62,6 +63,10 @@ class RunPaths:
     @property
     def metrics(self) -> Path:
         return self.root / "metrics.parquet"
+
+    @property
+    def health(self) -> Path:
+        return self.root / "health.parquet"
 
     @property
     def rate(self) -> Path:
@@ -150,6 +155,17 @@ SCHEMA = pa.schema([
     ("intended_ts", pa.float64()),  # open model: the scheduled start; latency_ms counts from it. Null when closed
 ])
 SAMPLE_COLUMNS = tuple(SCHEMA.names)
+#: ``health.parquet``: the load generator's own state, one row per second and generator process.
+HEALTH_SCHEMA = pa.schema([
+    ("ts", pa.float64()),         # end of the second, Unix epoch seconds
+    ("worker", pa.string()),      # "local" or the Locust worker id
+    ("cpu", pa.float64()),        # the generator process's CPU over the second, percent of one core
+    ("lag_ms", pa.float64()),     # the event loop's worst lag in the second (a 10 ms timer that fired late)
+    ("steal", pa.float64()),      # CPU stolen by the hypervisor, percent of all cores (Linux /proc/stat)
+    ("host_cpu", pa.float64()),   # the whole machine busy, percent of all cores
+    ("users", pa.int64()),        # users running
+    ("inflight", pa.int64()),     # requests in flight at the end of the second
+])
 #: ``metrics.parquet``: long format, one row per (time, series) sample of a collector.
 METRICS_SCHEMA = pa.schema([("ts", pa.float64()), ("metric", pa.string()), ("labels", pa.string()),
                             ("value", pa.float64())])
@@ -239,3 +255,10 @@ def read_metrics(paths: RunPaths) -> Any:
     if not paths.metrics.exists():
         return METRICS_SCHEMA.empty_table()
     return read_table(paths.metrics, METRICS_SCHEMA.names)
+
+
+def read_health(paths: RunPaths) -> Any:
+    """``health.parquet`` as an Arrow table; empty (schema only) for runs recorded before it existed."""
+    if not paths.health.exists():
+        return HEALTH_SCHEMA.empty_table()
+    return read_table(paths.health, HEALTH_SCHEMA.names)
