@@ -13,10 +13,12 @@ from .model import (
     EnvironmentSpec,
     Load,
     LocustUserRef,
+    MixBlock,
     OpenLoad,
     Request,
     Scenario,
     Segment,
+    ShapeRef,
     Stage,
     Target,
     Var,
@@ -27,6 +29,6 @@ from .read import load_scenario, parse_scenario
 
 __all__ = [
     "Scenario", "Target", "Auth", "Var", "Request", "Wait", "YamlUser", "LocustUserRef", "Stage", "Load", "AbortRule",
-    "Segment", "OpenLoad", "EnvironmentSpec", "Check", "CompareCheck", "parse_check", "parse_compare", "metric_key",
+    "Segment", "OpenLoad", "MixBlock", "ShapeRef", "EnvironmentSpec", "Check", "CompareCheck", "parse_check", "parse_compare", "metric_key",
     "load_scenario", "parse_scenario", "import_locust_class", "locust_class_problem",
 ]

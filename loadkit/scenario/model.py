@@ -14,8 +14,11 @@ from .checks import Check, CompareCheck
 
 __all__ = [
     "Scenario", "Target", "Auth", "Var", "Request", "Wait", "YamlUser", "LocustUserRef", "Stage", "Load", "AbortRule",
-    "Segment", "OpenLoad", "EnvironmentSpec",
+    "Segment", "OpenLoad", "MixBlock", "EnvironmentSpec", "ShapeRef", "DEFAULT_TIMEOUT_S",
 ]
+
+#: Every request has a timeout: a hung target must end as a failure, not as a request that never returns.
+DEFAULT_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -42,15 +45,28 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class MixBlock:
+    """From ``start`` seconds into the schedule on (until the next block), requests are drawn with ``weights``.
+
+    A replay gives each stretch of its window the endpoint mix that stretch had in the recording.
+    """
+
+    start: float
+    weights: tuple[tuple[str, float], ...]  # request name -> weight (any positive scale)
+
+
+@dataclass(frozen=True)
 class OpenLoad:
     """An open-model load: requests start on a schedule, issued by at most ``concurrency`` users."""
 
     segments: tuple[Segment, ...]
     concurrency: int  # the cap: at most this many requests in flight
     arrivals: str = "uniform"  # "uniform" (evenly spaced, as wrk2) or "poisson"
-    mix: tuple[tuple[str, float], ...] = ()  # request name -> weight; empty: the scenario's own weights
+    mix: tuple[tuple[str, float], ...] = ()  # request name -> weight over the whole load; empty: the scenario's own
     source: str = ""  # "arrival" or the replayed profile and window, for the manifest
     unmapped: tuple[tuple[str, float], ...] = ()  # profile endpoints with no request, and their share
+    mixes: tuple[MixBlock, ...] = ()  # a mix that changes along the schedule (replay); empty: ``mix`` throughout
+    unmapped_mode: str = ""  # replay: "redistribute" or "drop" the unmapped share; "" when nothing is unmapped
 
     @property
     def duration(self) -> float:
@@ -97,6 +113,7 @@ class Request:
     data: str | None = None
     expect_status: tuple[int, ...] = ()  # empty: any status below 400
     expect_contains: str | None = None
+    timeout: float | None = None  # seconds; None: the user's, else the scenario's
 
 
 @dataclass(frozen=True)
@@ -115,6 +132,7 @@ class YamlUser:
     vars: tuple[Var, ...] = ()
     headers: tuple[tuple[str, str], ...] = ()
     auth: Auth | None = None
+    timeout: float | None = None  # seconds; None: the scenario's
 
 
 @dataclass(frozen=True)
@@ -124,6 +142,16 @@ class LocustUserRef:
     file: str
     class_name: str
     weight: int | None = None
+    timeout: float | None = None  # seconds; None: the scenario's
+    options: tuple[tuple[str, Any], ...] = ()  # the locustfile's own command-line options (parsed_options)
+
+
+@dataclass(frozen=True)
+class ShapeRef:
+    """A ``LoadTestShape`` class of a locustfile, driving the load instead of ``stages``."""
+
+    file: str
+    class_name: str
 
 
 @dataclass(frozen=True)
@@ -138,7 +166,8 @@ class Load:
     stages: tuple[Stage, ...]  # closed model; for an open model, one stage holding the user pool
     warmup: str | float = "ramp"  # "ramp", "first-stage", or seconds excluded from checks
     open: OpenLoad | None = None  # arrival rates or a replayed profile: the open model
-    kind: str = "stages"  # stages | spike | step | soak | arrival | replay
+    kind: str = "stages"  # stages | spike | step | soak | arrival | replay | shape
+    shape: ShapeRef | None = None  # kind "shape": the locustfile's LoadTestShape; stages then hold its time limit
 
     @property
     def duration(self) -> float:
@@ -181,6 +210,8 @@ class Scenario:
     environment: EnvironmentSpec = EnvironmentSpec()
     abort: tuple[AbortRule, ...] = ()
     metrics: tuple[MetricSpec, ...] = ()
+    timeout: float = DEFAULT_TIMEOUT_S  # seconds, for every request that sets none itself
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # values read from the environment: masked in outputs
 
     @property
     def endpoint_names(self) -> frozenset[str]:
