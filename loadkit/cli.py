@@ -109,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--stream", type=int, default=1, help="this worker's number, 1..--streams (random stream, "
                         "share of an open-model schedule)")
     worker.add_argument("--streams", type=int, default=1, help="number of workers sharing the load")
+    worker.add_argument("--seed", type=int, default=0, help="the run's schedule seed (the master passes it)")
     worker.add_argument("--parent-pid", type=int, default=None, help="quit when this process (the master) is gone")
     worker.add_argument("--max-seconds", type=float, default=None, help="quit after this many seconds in any case")
     return p
@@ -266,7 +267,7 @@ def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, targe
 
 def _print_verdict(verdict, run_dir: Path, files: tuple[Path, ...], warnings: tuple[str, ...], out: TextIO) -> None:
     """Print the verdict and the files written."""
-    for c in verdict.checks:
+    for c in verdict.all_checks:
         print(f"  {c.status:<6} {c.check:<40} {c.reason}", file=out)
     for c in verdict.comparisons:
         print(f"  {c.status:<6} {c.name:<40} {c.reason}", file=out)
@@ -348,7 +349,7 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     scenario = load_scenario(args.scenario, overrides=args.set, host=args.host)
     return run_worker(scenario, args.master, args.stream, args.streams, args.parent_pid, args.max_seconds,
-                      lambda line: print(line, file=err))
+                      lambda line: print(line, file=err), seed=args.seed)
 
 
 def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

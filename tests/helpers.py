@@ -39,6 +39,16 @@ def read(run: Path, name: str):
     return json.loads((run / name).read_text())
 
 
+def own_checks(verdict: dict) -> list[dict]:
+    """The scenario's checks and comparisons of a verdict.json (the built-in checks left out)."""
+    return [c for c in verdict["checks"] if c.get("kind") != "built-in"]
+
+
+def builtin(verdict: dict, prefix: str) -> dict:
+    """The built-in check of a verdict.json whose name starts with ``prefix``."""
+    return next(c for c in verdict["checks"] if c.get("kind") == "built-in" and c["check"].startswith(prefix))
+
+
 def scenario_file(tmp_path: Path, body: str, name: str = "s.yaml") -> str:
     path = tmp_path / name
     path.write_text(textwrap.dedent(body))

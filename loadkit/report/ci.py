@@ -18,7 +18,7 @@ _ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "NODATA": "❔", "ERROR
 
 def _rows(verdict: Verdict) -> list[dict]:
     rows = [{"check": c.check, "status": c.status, "reason": c.reason, "observed": c.observed, "baseline": None}
-            for c in verdict.checks]
+            for c in verdict.all_checks]
     rows += [{"check": c.name, "status": c.status,
               "reason": c.reason, "observed": c.observed, "baseline": c.baseline} for c in verdict.comparisons]
     return rows

@@ -1,13 +1,19 @@
-"""A trailing window of recent requests, for ``abort:`` conditions evaluated while the load runs."""
+"""``abort:`` rules, evaluated every second while the load runs: a trailing window of recent requests.
+
+Latency rules look at the requests that *completed* in the window and, with their age so far, at
+the requests still *in flight*: a target that stops answering makes latency rules fire as soon as
+the waiting is longer than the limit, instead of never (a request that never completes has no
+latency of its own).
+"""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from ..runfolder import failed_mask
 from ..scenario.model import AbortRule
@@ -28,34 +34,41 @@ class Trip:
 
 
 class LiveWindow:
-    """Keeps (start time, endpoint, latency, failed) of the last ``horizon`` seconds of requests."""
+    """Keeps (start, completion, endpoint, method, latency, failed) of the last ``horizon`` seconds of requests."""
 
     def __init__(self, horizon: float):
         self.horizon = horizon
-        self._batches: deque[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = deque()
+        self._batches: deque[tuple[np.ndarray, ...]] = deque()
 
-    def add(self, cols: dict[str, list[Any]]) -> None:
-        if not cols["ts"]:
+    def add(self, batch: pa.RecordBatch) -> None:
+        if not batch.num_rows:
             return
-        ts = np.asarray(cols["ts"], dtype=float)
-        self._batches.append((ts, np.asarray(cols["endpoint"], dtype=object),
-                              np.asarray(cols["latency_ms"], dtype=float),
-                              failed_mask(cols["error"])))
+        ts = batch.column("ts").to_numpy(zero_copy_only=False)
+        lat = batch.column("latency_ms").to_numpy(zero_copy_only=False)
+        self._batches.append((ts, ts + lat / 1000.0, np.asarray(batch.column("endpoint").to_pylist(), dtype=object),
+                              np.asarray(batch.column("method").to_pylist(), dtype=object), lat,
+                              failed_mask(batch.column("error"))))
 
     def _trim(self, now: float) -> None:
-        while self._batches and self._batches[0][0].max() < now - self.horizon:
+        while self._batches and self._batches[0][1].max() < now - self.horizon:
             self._batches.popleft()
 
     def check(self, rules: tuple[AbortRule, ...], now: float, elapsed: float,
-              metrics: Mapping[str, Sequence[tuple[float, float]]] | None = None) -> Trip | None:
+              metrics: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+              inflight: Callable[[float, str | None], np.ndarray] | None = None) -> Trip | None:
         """The first rule whose condition held over its trailing window, once the run is that old.
 
-        ``metrics`` holds the recent (time, value) samples of collected metrics named in rules.
+        ``metrics`` holds the recent (time, value) samples of collected metrics named in rules;
+        ``inflight(now, endpoint)`` gives the ages (s) of the requests in flight.
         """
         self._trim(now)
-        empty = np.empty(0)
-        ts, ep, lat, failed = ((np.concatenate(parts) for parts in zip(*self._batches, strict=True))
-                               if self._batches else (empty, empty.astype(object), empty, empty.astype(bool)))
+        if self._batches:
+            ts, done, ep, me, lat, failed = (np.concatenate(parts) for parts in zip(*self._batches, strict=True))
+        else:
+            empty = np.empty(0)
+            ts, done, lat = empty, empty, empty
+            ep = me = empty.astype(object)
+            failed = empty.astype(bool)
         for rule in rules:
             if elapsed < rule.seconds:
                 continue
@@ -68,27 +81,30 @@ class LiveWindow:
                     if rule.check.holds(value):
                         return Trip(rule, value)
                 continue
-            inside = ts >= now - rule.seconds
+            mask = np.ones(ts.size, bool)
             if rule.check.endpoint is not None:
-                inside &= ep == rule.check.endpoint
-            value = _observe(rule, lat[inside], failed[inside])
+                e = rule.check.endpoint
+                mask = (ep == e) | (np.char.add(np.char.add(me.astype(str), " "), ep.astype(str)) == e) \
+                    if ts.size else mask
+            started = mask & (ts >= now - rule.seconds)
+            completed = mask & (done >= now - rule.seconds) & (done <= now)
+            ages = inflight(now, rule.check.endpoint) * 1000.0 if inflight is not None else np.empty(0)
+            value = _observe(rule, started.sum(), lat[completed], failed[completed], ages)
             if value is not None and rule.check.holds(value):
                 return Trip(rule, value)
         return None
 
 
-def _observe(rule: AbortRule, lat: np.ndarray, failed: np.ndarray) -> float | None:
+def _observe(rule: AbortRule, started: int, lat: np.ndarray, failed: np.ndarray, ages_ms: np.ndarray) -> float | None:
     c = rule.check
     if c.kind == "rps":
-        return lat.size / rule.seconds
-    if lat.size == 0:
-        return None
+        return float(started) / rule.seconds
     if c.kind == "error_rate":
-        return float(failed.mean())
-    ok = lat[~failed]
-    if ok.size == 0:
+        return float(failed.mean()) if lat.size else None
+    values = np.concatenate([lat[~failed], ages_ms])  # in flight: its age is a lower bound of its latency
+    if values.size == 0:
         return None
     if c.stat in ("min", "mean", "max"):
-        return float(getattr(ok, c.stat)())
+        return float(getattr(values, c.stat)())
     q = c.quantile
-    return None if q is None else float(np.percentile(ok, q * 100))
+    return None if q is None else float(np.percentile(values, q * 100))

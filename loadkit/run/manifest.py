@@ -1,4 +1,5 @@
-"""What a run records about itself: the manifest, the collectors' state, the metric summary, the open-model rates."""
+"""What a run records about itself: the manifest, the collectors' state, the metric and health summaries,
+the open-model plan and its rates."""
 
 from __future__ import annotations
 
@@ -7,32 +8,37 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
-from ..analysis import Summary, summarize_metrics
+from ..analysis import OpenPlan, Summary, summarize_metrics
+from ..analysis.health import GeneratorHealth, summarize_health
 from ..collectors import SOURCES, CollectorSet, MetricSpec
 from ..collectors.base import series_key
-from ..redact import strip_url
-from ..runfolder import RunPaths, git_commit, iso, read_metrics, versions, write_table
+from ..redact import Redactor, strip_url
+from ..runfolder import RunPaths, git_commit, iso, read_health, read_metrics, versions, write_table
 from ..scenario.model import OpenLoad, Scenario
 from ..status import RunStatus
-from .openmodel import check_interval, intended_counts, shortfalls
+from .openmodel import check_interval, intended_counts, planned_duration
 
-__all__ = ["start_manifest", "record_collectors", "finish_manifest", "metrics_summary", "write_rates"]
+__all__ = ["start_manifest", "record_collectors", "finish_manifest", "metrics_summary", "health_summary",
+           "open_plan", "write_rates"]
 
 
-def start_manifest(s: Scenario, paths: RunPaths, workers: int, environment: str, started: float) -> dict:
-    """The manifest as written when the run starts (status ``running``)."""
+def start_manifest(s: Scenario, paths: RunPaths, workers: int, environment: str, started: float, seed: int,
+                   redactor: Redactor) -> dict:
+    """The manifest as written when the run starts (status ``running``); every text redacted."""
+    o = s.load.open
     return {
-        "schema": 1,
+        "schema": 2,
         "run_id": paths.root.name,
         "scenario": {"name": s.name, "file": os.path.relpath(s.file), "sha256": s.content_hash,
-                     "overrides": list(s.overrides)},
+                     "overrides": [redactor.text(x) for x in s.overrides]},
         "status": RunStatus.RUNNING,
         "reason": "",
         "start": iso(started),
         "end": None,
         "duration_s": None,
-        "planned_duration_s": s.load.duration,
+        "planned_duration_s": planned_duration(o) if o else round(s.load.duration, 9),
         "target": strip_url(s.target.host),
         "workers": workers,
         "environment": environment,
@@ -40,11 +46,15 @@ def start_manifest(s: Scenario, paths: RunPaths, workers: int, environment: str,
         "compare": [c.text for c in s.compare],
         "abort": [a.text for a in s.abort],
         "load": s.load.kind,
-        "stages": [{"duration_s": st.duration, "users": st.users, "spawn_rate": st.spawn_rate} for st in s.load.stages],
-        "open_model": None if s.load.open is None else {
-            "source": s.load.open.source, "concurrency": s.load.open.concurrency,
-            "arrivals": s.load.open.arrivals, "peak_rate": s.load.open.peak_rate,
-            "mix": dict(s.load.open.mix), "unmapped": [{"endpoint": e, "share": sh} for e, sh in s.load.open.unmapped]},
+        "timeout_s": s.timeout,
+        "stages": [] if s.load.kind == "shape" else
+        [{"duration_s": st.duration, "users": st.users, "spawn_rate": st.spawn_rate} for st in s.load.stages],
+        "shape": None if s.load.shape is None else f"{os.path.relpath(s.load.shape.file)}:{s.load.shape.class_name}",
+        "seed": seed,
+        "open_model": None if o is None else {
+            "source": o.source, "concurrency": o.concurrency, "arrivals": o.arrivals, "peak_rate": o.peak_rate,
+            "mix": dict(o.mix), "unmapped": [{"endpoint": e, "share": sh} for e, sh in o.unmapped],
+            "unmapped_mode": o.unmapped_mode},
         "versions": versions(),
         "git": git_commit(Path.cwd()),
     }
@@ -93,32 +103,30 @@ def metrics_summary(paths: RunPaths, specs: Sequence[MetricSpec], summary: Summa
                              summary.window_start, summary.window_end, summary.requests.total)
 
 
-def write_rates(paths: RunPaths, load: OpenLoad, started: float, ended: float) -> str:
-    """Write intended vs achieved starts per interval (``rate.parquet``); why the run is invalid, if it is."""
-    import pyarrow as pa
+def health_summary(paths: RunPaths, window: tuple[float, float]) -> GeneratorHealth:
+    t = read_health(paths)
 
-    from ..runfolder import read_samples
+    def col(name: str) -> np.ndarray:
+        return t.column(name).to_numpy(zero_copy_only=False).astype(float)
 
-    interval = check_interval(load.peak_rate)
-    span = min(load.duration, ended - started)
-    n = int(span // interval)  # complete intervals only
-    if n < 1:
-        return ""
-    intended = intended_counts(load, interval, n * interval)
-    starts = np.empty(0)
-    if paths.parts.is_dir() and any(paths.parts.glob("part-*.parquet")):
-        table = read_samples(paths, ["ts", "intended_ts"])
-        ts, planned = table.column("ts").to_numpy(), table.column("intended_ts").to_numpy(zero_copy_only=False)
-        starts = ts[~np.isnan(planned.astype(float))]
-    idx = ((starts - started) // interval).astype(int)
-    achieved = np.bincount(idx[(idx >= 0) & (idx < n)], minlength=n)[:n]
-    write_table(paths.rate, pa.table({"ts": [started + i * interval for i in range(n)], "interval_s": [interval] * n,
-                                      "intended": intended / interval, "achieved": achieved / interval}))
-    bad = shortfalls(intended, achieved, interval)
-    if not bad:
-        return ""
-    offset, want, got = bad[0]
-    return (f"the load generator fell behind: {got:.1f}/s achieved of {want:.1f}/s intended at "
-            f"{offset:g}s ({len(bad)} interval(s) short by more than 5%), so the run did not apply the planned "
-            f"load (all {load.concurrency} users busy, or the generator short of CPU): "
-            f"raise load.concurrency (now {load.concurrency}) or add --workers")
+    return summarize_health(col("ts"), col("cpu"), col("lag_ms"), col("steal"), col("host_cpu"), window)
+
+
+def open_plan(load: OpenLoad, seed: int, started: float) -> OpenPlan:
+    """What the schedule intended per interval, binned as the issued starts will be."""
+    duration = planned_duration(load)
+    interval = check_interval(load.requests_total / duration if duration else load.peak_rate)
+    counts = intended_counts(load, interval, duration, seed, started)
+    return OpenPlan(started, interval, tuple(int(x) for x in counts), load.concurrency)
+
+
+def write_rates(paths: RunPaths, summary: Summary) -> None:
+    """Intended and issued starts per interval as ``rate.parquet`` (the report's rate chart)."""
+    om = summary.open_model
+    if om is None or not om.intended:
+        return
+    n = len(om.intended)
+    start = summary.run.start if summary.run else summary.window_start
+    write_table(paths.rate, pa.table({
+        "ts": [start + i * om.interval for i in range(n)], "interval_s": [om.interval] * n,
+        "intended": [c / om.interval for c in om.intended], "achieved": [c / om.interval for c in om.issued]}))

@@ -16,6 +16,7 @@ class Progress:
     p95_ms: float | None
     requests: int
     failures: int
+    inflight: int = 0  # requests sent and not answered yet
 
     @property
     def error_rate(self) -> float:
@@ -29,7 +30,7 @@ def _p95(p: Progress) -> str:
 def render_line(p: Progress) -> str:
     """A plain line for logs that are not a terminal."""
     return (f"[{p.elapsed:5.0f}s/{p.total:.0f}s] users={p.users} rps={p.rps:.1f} p95={_p95(p)} "
-            f"requests={p.requests} errors={p.failures} ({p.error_rate:.2%})")
+            f"requests={p.requests} errors={p.failures} ({p.error_rate:.2%}) in-flight={p.inflight}")
 
 
 def render_bar(p: Progress, width: int = 24) -> str:
@@ -38,4 +39,4 @@ def render_bar(p: Progress, width: int = 24) -> str:
     filled = int(frac * width)
     bar = "#" * filled + "-" * (width - filled)
     return (f"\r[{bar}] {p.elapsed:4.0f}/{p.total:.0f}s users {p.users:4d}  rps {p.rps:7.1f}  "
-            f"p95 {_p95(p):>7}  errors {p.failures} ({p.error_rate:.2%})  ")
+            f"p95 {_p95(p):>7}  errors {p.failures} ({p.error_rate:.2%})  in flight {p.inflight}  ")

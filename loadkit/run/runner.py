@@ -20,26 +20,44 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gevent
+import pyarrow as pa
 from locust.runners import STATE_STOPPED
 
 from ..analysis import Summary, summarize_run
-from ..baseline import BaselineRun, BaselineStore
 from ..collectors import CollectorSet, MetricSpec
 from ..files import write_json
-from ..report.publish import publish
+from ..hosts import AllowList
+from ..redact import Redactor
 from ..runfolder import RunPaths, check_run_id, iso, new_run_id
 from ..scenario.model import Scenario
 from ..status import Outcome, RunStatus
-from ..verdict import Verdict, judge_run
 from .abort import LiveWindow
 from .capture import PartWriter
 from .engine import Engine, LocalEngine
-from .manifest import finish_manifest, metrics_summary, record_collectors, start_manifest, write_rates
+from .exceptions import locust_exceptions
+from .guard import Guard, activated
+from .health import write_health
+from .manifest import (
+    finish_manifest,
+    health_summary,
+    metrics_summary,
+    open_plan,
+    record_collectors,
+    start_manifest,
+    write_rates,
+)
+from .openmodel import new_seed
 from .preflight import probe_target, read_environment
 from .progress import Progress
+from .users import user_timeouts
 from .workers import MasterEngine
+
+if TYPE_CHECKING:  # the verdict, the report and the baseline load scipy and matplotlib: after the load only
+    from ..baseline import BaselineRun, BaselineStore
+    from ..verdict import Verdict
 
 __all__ = ["LoadRun", "RunOutcome", "RunOptions", "probe_target"]
 
@@ -65,6 +83,7 @@ class RunOptions:
     preflight_timeout: float = 5.0
     worker_start_timeout: float = 60.0
     chunk_rows: int = 50_000
+    flush_seconds: float = 2.0  # a part file at least this often: a hard kill loses little
 
 
 @dataclass(frozen=True)
@@ -108,49 +127,63 @@ class LoadRun:
     def interrupt(self, reason: str = "interrupted by signal") -> None:
         self._stop_reason = self._stop_reason or reason
 
+    def redactor(self) -> Redactor:
+        """Every secret this run knows: values from the environment, credentials, secret-looking variables."""
+        s = self.scenario
+        auths = [a for a in [s.target.auth, *(getattr(u, "auth", None) for u in s.users)] if a is not None]
+        return Redactor.from_environment(self.env, [*s.secrets, *(a.secret for a in auths), *(a.username for a in auths)])
+
     # -- the run ---------------------------------------------------------------
     def execute(self) -> RunOutcome:
-        o = self.options
+        o, s = self.options, self.scenario
         started = self.clock()
-        self.paths = RunPaths(o.out_dir / (o.run_id or new_run_id(started, self.scenario.name))).create()
+        self.paths = RunPaths(o.out_dir / (o.run_id or new_run_id(started, s.name))).create()
+        self.redact = self.redactor()
+        self.seed = s.seed if s.seed is not None else new_seed()
         self.writer = PartWriter(self.paths.root, o.chunk_rows, run_in=_in_thread)
-        self.live = LiveWindow(max((r.seconds for r in self.scenario.abort), default=0.0) + 1.0)
+        self.live = LiveWindow(max((r.seconds for r in s.abort), default=0.0) + 1.0)
         self._metric_history: dict[str, deque] = {
-            r.check.metric: deque(maxlen=int(r.seconds) + 5) for r in self.scenario.abort if r.check.metric}
-        manifest = start_manifest(self.scenario, self.paths, o.workers, o.environment, started)
+            r.check.metric: deque(maxlen=int(r.seconds) + 5) for r in s.abort if r.check.metric}
+        self._health: list[tuple] = []
+        self._specs: list[MetricSpec] = []
+        manifest = start_manifest(s, self.paths, o.workers, o.environment, started, self.seed, self.redact)
         write_json(self.paths.manifest, manifest)
+        guard = Guard(AllowList.of(s.target.allowed_hosts), s.timeout)
         try:
-            return self._execute(manifest, started)
+            with activated(guard):
+                return self._execute(manifest, started, guard)
         except Exception as exc:  # never leave a run folder that claims to be "running"
-            manifest.update({"status": RunStatus.ERROR, "reason": f"internal error: {type(exc).__name__}: {exc}",
-                             "end": iso(self.clock())})
+            manifest.update({"status": RunStatus.ERROR, "end": iso(self.clock()),
+                             "reason": self.redact.text(f"internal error: {type(exc).__name__}: {exc}")})
             write_json(self.paths.manifest, manifest)
             raise
 
-    def _engine(self) -> Engine:
+    def _engine(self, guard: Guard) -> Engine:
         o = self.options
         if o.workers:
-            return MasterEngine(self.scenario, self._on_rows, o.workers, self.paths.root, o.worker_start_timeout,
-                                self.clock)
-        return LocalEngine(self.scenario, self._on_rows)
+            return MasterEngine(self.scenario, self._on_batch, o.workers, self.paths.root, self.seed,
+                                o.worker_start_timeout, self.clock, on_health=self._health.append)
+        return LocalEngine(self.scenario, self._on_batch, guard, self.seed, self.redact,
+                           on_health=self._health.append, clock=self.clock)
 
-    def _execute(self, manifest: dict, started: float) -> RunOutcome:
+    def _execute(self, manifest: dict, started: float, guard: Guard) -> RunOutcome:
         o = self.options
         unreachable = probe_target(self.scenario.target.host, o.preflight_timeout)
         if unreachable:
-            return self._finish(manifest, started, started, RunStatus.ERROR, unreachable, 0, 0)
-        write_json(self.paths.environment, read_environment(self.scenario, o.env_pairs, self.env).to_json())
-        engine = self._engine()
+            return self._finish(manifest, started, started, RunStatus.ERROR, unreachable, None, guard)
+        fingerprint = read_environment(self.scenario, o.env_pairs, self.env)
+        write_json(self.paths.environment, self.redact.data(fingerprint.to_json()))
+        engine = self._engine(guard)
+        guard.user_timeouts = user_timeouts(self.scenario, list(engine.env.user_classes))
         try:
             problem = engine.prepare()
             if problem:
                 engine.runner.quit()
-                return self._finish(manifest, started, self.clock(), RunStatus.ERROR, problem, 0, 0)
+                return self._finish(manifest, started, self.clock(), RunStatus.ERROR, problem, engine, guard)
             collectors = self._collectors()
             collectors.start()  # before the load: counters become rates from here
-            started = self.clock()
+            started = engine.start()
             manifest["start"] = iso(started)  # the load's start: the checked window counts from here
-            engine.start(started)
             status, reason = self._drive(engine, started, collectors)
             ended = self.clock()
             lost = engine.stop()
@@ -158,24 +191,21 @@ class LoadRun:
                 status, reason = RunStatus.ERROR, lost
             collectors.stop(ended)
             record_collectors(manifest, collectors)
-            total = engine.env.stats.total
-            self.writer.flush()
-            self.writer.wait()
-            if self.scenario.load.open is not None and status == RunStatus.COMPLETE:
-                short = write_rates(self.paths, self.scenario.load.open, started, ended)
-                if short:
-                    status, reason = RunStatus.ERROR, short
-            return self._finish(manifest, started, ended, status, reason, total.num_requests, total.num_failures)
+            return self._finish(manifest, started, ended, status, reason, engine, guard)
         finally:
             engine.close()
+
+    def _planned_end(self, started: float) -> float:
+        return started + self.scenario.load.duration
 
     def _drive(self, engine: Engine, started: float, collectors: CollectorSet) -> tuple[RunStatus, str]:
         """Wait out the stages, sampling and reporting progress, until done or told to stop."""
         duration = self.scenario.load.duration
+        shaped = self.scenario.load.kind == "shape"
         interval = self.options.progress_interval
         next_report = started + interval
         next_tick = started + 1.0
-        next_flush = started + 10.0
+        next_flush = started + self.options.flush_seconds
         while True:
             gevent.sleep(0.1)
             now = self.clock()
@@ -187,27 +217,32 @@ class LoadRun:
                     value = collectors.latest(metric)
                     if value is not None:
                         history[metric].append((now, value))
-                trip = self.live.check(self.scenario.abort, now, now - started, history) if self.scenario.abort else None
-                if trip is not None:
-                    return RunStatus.ABORTED, trip.reason
-            if now >= next_flush:  # a part file at least every 10 s: a hard kill loses little
+                if self.scenario.abort:
+                    trip = self.live.check(self.scenario.abort, now, now - started, history, engine.inflight_ages)
+                    if trip is not None:
+                        return RunStatus.ABORTED, trip.reason
+            if now >= next_flush:  # a part file every few seconds: a hard kill loses little
                 self.writer.flush()
-                next_flush = now + 10.0
+                next_flush = now + self.options.flush_seconds
             if self.on_progress and now >= next_report:
-                self.on_progress(self._progress(engine, now - started, duration))
+                self.on_progress(self._progress(engine, now, now - started, duration))
                 next_report += interval
             if self._stop_reason:
                 return RunStatus.INTERRUPTED, self._stop_reason
             if now - started >= duration:
+                if shaped:
+                    return RunStatus.COMPLETE, f"the shape ran to its time limit of {duration:g}s"
                 return RunStatus.COMPLETE, ""
             if engine.runner.state == STATE_STOPPED and now - started > 1.0:
+                if shaped:  # the shape returned None: its load is done
+                    return RunStatus.COMPLETE, ""
                 return RunStatus.ERROR, "Locust stopped the test before its stages ended (see the log above)"
 
-    def _progress(self, engine: Engine, elapsed: float, duration: float) -> Progress:
+    def _progress(self, engine: Engine, now: float, elapsed: float, duration: float) -> Progress:
         total = engine.env.stats.total
         p95 = total.get_current_response_time_percentile(0.95) if total.num_requests else None
         return Progress(min(elapsed, duration), duration, engine.runner.user_count, total.current_rps, p95,
-                        total.num_requests, total.num_failures)
+                        total.num_requests, total.num_failures, int(engine.inflight_ages(now).size))
 
     def _collectors(self) -> CollectorSet:
         """The scenario's metric sources, plus the target process when its pid is known (demo)."""
@@ -218,32 +253,55 @@ class LoadRun:
         self._specs = specs
         return CollectorSet(specs, self.env, self.paths.metrics if specs else None)
 
-    def _on_rows(self, cols: dict) -> None:
-        self.writer.add(cols)
+    def _on_batch(self, batch: pa.RecordBatch) -> None:
+        self.writer.add(batch)
         if self.scenario.abort:
-            self.live.add(cols)
+            self.live.add(batch)
 
     # -- results -----------------------------------------------------------------
     def _finish(self, manifest: dict, started: float, ended: float, status: RunStatus, reason: str,
-                locust_requests: int, locust_failures: int) -> RunOutcome:
-        o = self.options
+                engine: Engine | None, guard: Guard) -> RunOutcome:
+        o, s = self.options, self.scenario
+        self.writer.flush()
+        self.writer.wait()
+        written = self.writer.rows
+        totals = engine.env.stats.total if engine is not None else None
+        requests, failures = (totals.num_requests, totals.num_failures) if totals is not None else (0, 0)
+        if status == RunStatus.COMPLETE and written != requests:
+            status, reason = RunStatus.ERROR, (
+                f"samples lost: {written} requests written but Locust counted {requests} "
+                f"({abs(requests - written)} {'missing' if written < requests else 'extra'})")
         samples = self.writer.finish(self.paths.samples)
-        warmup = self.scenario.load.warmup_seconds()
-        summary = summarize_run(self.paths, started + warmup, max(ended, started + warmup))
         if status == RunStatus.COMPLETE and samples == 0:
             status, reason = RunStatus.ERROR, "no request completed"
-        finish_manifest(manifest, self.scenario, started, ended, status, reason, samples, locust_requests,
-                        locust_failures, o.workers)
+        write_health(self.paths.health, self._health)
+        warmup = s.load.warmup_seconds()
+        end = min(ended, self._planned_end(started)) if status == RunStatus.COMPLETE else ended
+        window = (started + warmup, max(end, started + warmup))
+        plan = open_plan(s.load.open, self.seed, started) if s.load.open is not None and engine is not None else None
+        summary = summarize_run(self.paths, *window, run=(started, max(ended, started)), plan=plan,
+                                groups=s.groups)
+        finish_manifest(manifest, s, started, ended, status, self.redact.text(reason), samples, requests, failures,
+                        o.workers)
+        if guard.refused:
+            manifest["refused"] = dict(guard.refused)
         body = summary.to_json()
         body["window"]["warmup_s"] = warmup
-        body["metrics"] = metrics_summary(self.paths, self._specs if hasattr(self, "_specs") else [], summary)
+        body["metrics"] = metrics_summary(self.paths, self._specs, summary)
+        body["generator"] = health_summary(self.paths, window).to_json()
+        body["exceptions"] = locust_exceptions(engine.runner, self.redact) if engine is not None else []
         write_json(self.paths.summary, body)
         write_json(self.paths.manifest, manifest)
-        verdict = judge_run(self.paths.root, self.scenario.checks, self.scenario.compare, o.baselines, o.environment)
+        write_rates(self.paths, summary)
+        from ..report.publish import publish
+        from ..verdict import judge_run
+
+        verdict = judge_run(self.paths.root, s.checks, s.compare, o.baselines, o.environment)
         published = publish(self.paths.root, verdict, baselines=o.baselines, environment=o.environment,
                             junit=o.junit, markdown_file=o.markdown, report=o.report)
         promoted = None
-        if o.promote_on_pass and status == RunStatus.COMPLETE and verdict.status in (Outcome.PASS, Outcome.WARN) and o.baselines:
+        if (o.promote_on_pass and status == RunStatus.COMPLETE and verdict.status in (Outcome.PASS, Outcome.WARN)
+                and o.baselines):
             promoted = o.baselines.promote(self.paths.root, o.environment, time.time())
-        return RunOutcome(self.paths, status, reason, samples, locust_requests, locust_failures, summary, verdict,
+        return RunOutcome(self.paths, RunStatus(status), reason, samples, requests, failures, summary, verdict,
                           published.files, published.warnings, promoted)

@@ -20,12 +20,16 @@ def stage_at(stages: tuple[Stage, ...], t: float) -> Stage | None:
 
 
 class StagesShape(LoadTestShape):
-    """Users and spawn rate per stage, like k6's ``stages``: each stage ramps to its target and holds."""
+    """Users and spawn rate per stage, like k6's ``stages``: each stage ramps to its target and holds.
+
+    After the last stage it holds the last stage's users: the run, not the shape, stops the load
+    (both stopping it at once would cut the requests in flight short).
+    """
 
     def __init__(self, stages: tuple[Stage, ...]):
         super().__init__()
         self.stages = stages
 
     def tick(self) -> tuple[int, float] | None:
-        stage = stage_at(self.stages, self.get_run_time())
-        return None if stage is None else (stage.users, stage.spawn_rate)
+        stage = stage_at(self.stages, self.get_run_time()) or self.stages[-1]
+        return stage.users, stage.spawn_rate

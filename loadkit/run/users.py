@@ -22,26 +22,36 @@ from ..scenario.locustfile import import_locust_class
 from ..scenario.model import Auth, LocustUserRef, Request, Scenario, Var, Wait, YamlUser
 from .openmodel import Schedule
 
-__all__ = ["build_user_classes", "build_open_user"]
+__all__ = ["build_user_classes", "build_open_user", "open_mix", "user_timeouts"]
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)(?:\.([\w-]+))?\}(?!\})")
 _TOKEN = re.compile(r"\{\{|\}\}|(?<!\{)\{([A-Za-z_]\w*)(?:\.([\w-]+))?\}(?!\})")
 Values = dict[str, Any]
 
 
-def build_user_classes(scenario: Scenario, stream: int = 0) -> list[type[User]]:
+def build_user_classes(scenario: Scenario, stream: int = 0, share: tuple[int, int] = (0, 1)) -> list[type[User]]:
     """Locust classes for every user of the scenario, in order, with their weights.
 
     ``stream`` separates the random streams of processes (worker N uses N + 1), so seeded
-    workers do not all draw the same values.
+    workers do not all draw the same values; ``share`` (index, count) gives each worker its own
+    slice of every CSV data file, so unique data (logins) stays unique across workers.
     """
     classes: list[type[User]] = []
     for index, spec in enumerate(scenario.users):
         if isinstance(spec, LocustUserRef):
             classes.append(_locust_class(spec))
         else:
-            classes.append(_yaml_class(spec, scenario, index, stream))
+            classes.append(_yaml_class(spec, scenario, index, stream, share))
     return classes
+
+
+def user_timeouts(scenario: Scenario, classes: list[type[User]]) -> dict[type, float]:
+    """The timeout each user class set for its requests (the scenario's applies to the others)."""
+    out: dict[type, float] = {}
+    for spec, cls in zip(scenario.users, classes, strict=False):
+        if spec.timeout is not None:
+            out[cls] = spec.timeout
+    return out
 
 
 def _locust_class(ref: LocustUserRef) -> type[User]:
@@ -70,10 +80,24 @@ def _auth_header(auth: Auth | None) -> tuple[tuple[str, str], ...]:
 
 
 class _Vars:
-    """Draws a fresh value for every variable a request uses, from the user's own RNG."""
+    """Draws a fresh value for every variable a request uses, from the user's own RNG.
 
-    def __init__(self, variables: tuple[Var, ...]):
-        self.variables = {v.name: v for v in variables}
+    CSV rows are this process's share: rows ``index, index + count, …`` of the file.
+    """
+
+    def __init__(self, variables: tuple[Var, ...], share: tuple[int, int] = (0, 1)):
+        index, count = share
+        self.variables = {}
+        for v in variables:
+            if v.kind == "csv" and count > 1:
+                rows = v.values[index::count]
+                if not rows:
+                    from ..errors import RunError
+
+                    raise RunError(f"variable {v.name}: its data file has {len(v.values)} rows for {count} "
+                                   "workers; every worker needs at least one")
+                v = Var(v.name, v.kind, rows, v.order)
+            self.variables[v.name] = v
         self.counters = {v.name: itertools.count() for v in variables if v.order == "sequential"}
 
     def draw(self, rng: random.Random, names: frozenset[str]) -> Values:
@@ -151,6 +175,8 @@ class _Prepared:
         values = variables.draw(rng, self.uses) if self.uses else {}
         path = str(_render(r.path, values)) if t else r.path
         kwargs: dict[str, Any] = {"name": r.name}
+        if r.timeout is not None:
+            kwargs["timeout"] = r.timeout
         if intended is not None:
             kwargs["context"] = {"intended": intended}
         if self.headers:
@@ -174,25 +200,32 @@ class _Prepared:
                 resp.success()
 
 
-def build_open_user(scenario: Scenario, schedule: Schedule, stream: int = 0) -> type[FastHttpUser]:
-    """One user class for an open-model load: each user takes the next scheduled start, waits for
-    it, and issues a request drawn from the mix. The number of users is the concurrency cap."""
-    load = scenario.load.open
-    assert load is not None
+def open_mix(scenario: Scenario) -> list[tuple[str, float]]:
+    """The request weights of an open-model load without a mix of its own: users' weights × requests' weights."""
+    out: dict[str, float] = {}
+    for spec in scenario.users:
+        if isinstance(spec, YamlUser):
+            total = sum(r.weight for r in spec.requests) or 1.0
+            for r in spec.requests:
+                out[r.name] = out.get(r.name, 0.0) + spec.weight * r.weight / total
+    return list(out.items())
+
+
+def build_open_user(scenario: Scenario, schedule: Schedule, stream: int = 0,
+                    share: tuple[int, int] = (0, 1)) -> type[FastHttpUser]:
+    """One user class for an open-model load: each user takes the next scheduled start and the request
+    the schedule assigned to it, waits for its time, and issues it. The number of users is the
+    concurrency cap."""
+    assert scenario.load.open is not None
     target = scenario.target
-    entries: list[tuple[_Prepared, _Vars, float]] = []
-    mix = dict(load.mix)
+    entries: dict[str, tuple[_Prepared, _Vars]] = {}
     for spec in scenario.users:
         if not isinstance(spec, YamlUser):
             continue
         base_headers = target.headers + spec.headers + _auth_header(spec.auth or target.auth)
-        variables = _Vars(spec.vars)
-        total = sum(r.weight for r in spec.requests) or 1.0
+        variables = _Vars(spec.vars, share)
         for r in spec.requests:
-            weight = mix.get(r.name, 0.0) if mix else spec.weight * r.weight / total
-            if weight > 0:
-                entries.append((_Prepared(r, base_headers), variables, weight))
-    weights = list(itertools.accumulate(w for _, _, w in entries))
+            entries.setdefault(r.name, (_Prepared(r, base_headers), variables))
     seeds = itertools.count()
 
     def on_start(self: FastHttpUser) -> None:
@@ -201,16 +234,19 @@ def build_open_user(scenario: Scenario, schedule: Schedule, stream: int = 0) -> 
 
     @task
     def next_arrival(self: FastHttpUser) -> None:
-        t = schedule.next()
-        if t is None:  # the schedule is done: idle until the run ends
+        if not schedule.ready:  # users are spawned before the schedule begins
+            gevent.sleep(0.005)
+            return
+        item = schedule.next()
+        if item is None:  # the schedule is done: idle until the run ends
             gevent.sleep(0.5)
             return
+        t, name = item
         delay = t - time.time()
         if delay > 0:
             gevent.sleep(delay)
-        rng: random.Random = self._lk_rng
-        prepared, variables, _ = rng.choices(entries, cum_weights=weights)[0]
-        prepared.issue(self, rng, variables, intended=t)
+        prepared, variables = entries[name]
+        prepared.issue(self, self._lk_rng, variables, intended=t)
 
     return type("OpenModelUser", (FastHttpUser,), {
         "host": target.host, "weight": 1, "wait_time": constant(0), "tasks": [next_arrival],
@@ -218,12 +254,13 @@ def build_open_user(scenario: Scenario, schedule: Schedule, stream: int = 0) -> 
     })
 
 
-def _yaml_class(spec: YamlUser, scenario: Scenario, index: int, stream: int) -> type[FastHttpUser]:
+def _yaml_class(spec: YamlUser, scenario: Scenario, index: int, stream: int,
+                share: tuple[int, int] = (0, 1)) -> type[FastHttpUser]:
     target = scenario.target
     base_headers = target.headers + spec.headers + _auth_header(spec.auth or target.auth)
     prepared = [_Prepared(r, base_headers) for r in spec.requests]
     weights = list(itertools.accumulate(r.weight for r in spec.requests))
-    variables = _Vars(spec.vars)
+    variables = _Vars(spec.vars, share)
     seeds = itertools.count()
 
     def on_start(self: FastHttpUser) -> None:

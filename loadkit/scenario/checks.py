@@ -114,8 +114,8 @@ def parse_check(text: str, endpoints: Collection[str] | None = None, severity: s
             check = _latency_check(text, m, severity)
     check = replace(check, nodata=nodata)
     if endpoints is not None and check.endpoint is not None and check.endpoint not in endpoints:
-        known = ", ".join(sorted(endpoints)) or "none"
-        raise ValueError(f"check {text!r} names unknown endpoint {check.endpoint!r} (known: {known})")
+        names = sorted(e for e in endpoints if not _KEYED.match(e) and not e.startswith("group="))
+        raise ValueError(f"check {text!r} names unknown endpoint {check.endpoint!r} (known: {', '.join(names) or 'none'})")
     return check
 
 
@@ -178,6 +178,9 @@ def _counter_check(text: str, m: re.Match[str], severity: str) -> Check:
 def _endpoint(m: re.Match[str]) -> str | None:
     ep = m.group("endpoint")
     return ep.strip() if ep else None
+
+
+_KEYED = re.compile(r"^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) ")
 
 
 # -- comparisons with the baseline -------------------------------------------------------------

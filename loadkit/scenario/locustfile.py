@@ -9,7 +9,7 @@ import sys
 
 from ..errors import ConfigError
 
-__all__ = ["import_locust_class", "locust_class_problem", "import_locustfile"]
+__all__ = ["import_locust_class", "locust_class_problem", "import_locustfile", "shape_classes", "locust_options"]
 
 
 def import_locustfile(file: str):
@@ -53,3 +53,58 @@ def locust_class_problem(file: str, class_name: str) -> str | None:
     if getattr(cls, "abstract", False):
         return f"{class_name} in {file} is abstract (abstract = True); point at a concrete User class"
     return None
+
+
+def shape_classes(file: str) -> list[str]:
+    """The concrete ``LoadTestShape`` classes defined in a locustfile (not imported into it)."""
+    from locust import LoadTestShape
+
+    module = import_locustfile(file)
+    return [n for n, v in vars(module).items()
+            if inspect.isclass(v) and issubclass(v, LoadTestShape) and v is not LoadTestShape
+            and v.__module__ == module.__name__ and not getattr(v, "abstract", False)]
+
+
+def locust_options(host: str, options: dict | None = None):
+    """``environment.parsed_options`` as ``locust`` would parse them: Locust's own defaults, the
+    arguments locustfiles add in ``init_command_line_parser``, ``--host`` and the scenario's ``options``.
+
+    Config files (locust.conf, pyproject.toml) are not read: the scenario is the configuration.
+    ``ConfigError`` names an option no locustfile defines, or a value its parser refuses.
+    """
+    import contextlib
+    import io
+
+    from locust.argument_parser import get_parser
+
+    parser = get_parser(default_config_files=[])
+    argv = ["--headless", "--host", host]
+    for key, value in sorted((options or {}).items()):
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif value is False or value is None:
+            continue
+        elif isinstance(value, list):
+            argv += [flag, *(str(v) for v in value)]
+        else:
+            argv += [flag, str(value)]
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            parsed, unknown = parser.parse_known_args(argv)
+    except SystemExit:
+        last = next((ln for ln in reversed(err.getvalue().splitlines()) if ln.strip()), "bad value")
+        raise ConfigError(f"locust options: {last.split(': error: ', 1)[-1]}") from None
+    if unknown:
+        known = sorted(a.dest for a in parser._actions if a.option_strings)
+        custom = [d for d in known if d not in _locust_defaults() and d not in ('help', 'version')]
+        raise ConfigError(f"locust options: no locustfile defines {' '.join(u for u in unknown if u.startswith('--'))} "
+                          f"(their own options: {', '.join(custom) or 'none'})")
+    return parsed
+
+
+def _locust_defaults() -> set[str]:
+    from locust.argument_parser import default_args_dict
+
+    return set(default_args_dict())

@@ -76,6 +76,10 @@ class OpenLoad:
     def peak_rate(self) -> float:
         return max(max(s.rate_start, s.rate_end) for s in self.segments)
 
+    @property
+    def requests_total(self) -> float:
+        return sum(s.requests for s in self.segments)
+
 
 @dataclass(frozen=True)
 class Auth:
@@ -114,6 +118,7 @@ class Request:
     expect_status: tuple[int, ...] = ()  # empty: any status below 400
     expect_contains: str | None = None
     timeout: float | None = None  # seconds; None: the user's, else the scenario's
+    group: str | None = None  # a named set of requests that checks, summaries and reports can target
 
 
 @dataclass(frozen=True)
@@ -216,6 +221,11 @@ class Scenario:
     @property
     def endpoint_names(self) -> frozenset[str]:
         return frozenset(r.name for u in self.users if isinstance(u, YamlUser) for r in u.requests)
+
+    @property
+    def groups(self) -> dict[str, str]:
+        """Request name → group, for the requests that belong to one."""
+        return {r.name: r.group for u in self.users if isinstance(u, YamlUser) for r in u.requests if r.group}
 
     @property
     def has_locust_users(self) -> bool:

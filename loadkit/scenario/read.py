@@ -63,8 +63,17 @@ def parse_scenario(
     return scenario
 
 
+#: Where a value from the environment is an address to show, not a secret to mask (credentials and
+#: query strings of URLs are stripped wherever they are shown anyway).
+_VISIBLE = (("target", "host"), ("target", "allowed_hosts"))
+
+
 def interpolate(src: Source, env: Mapping[str, str]) -> None:
-    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string value, in place (``$$`` is a ``$``)."""
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string value, in place (``$$`` is a ``$``).
+
+    Every value taken from the environment is recorded in ``src.secrets`` (outside ``target.host``
+    and ``target.allowed_hosts``): loadkit masks it in everything it writes.
+    """
 
     def walk(value: Any, path: Path) -> Any:
         if isinstance(value, dict):
@@ -81,6 +90,8 @@ def interpolate(src: Source, env: Mapping[str, str]) -> None:
                 return "$"
             name, default = m.group(1), m.group(2)
             if name in env and env[name] != "":
+                if not any(path[: len(v)] == v for v in _VISIBLE):
+                    src.secrets.append(env[name])
                 return env[name]
             if default is not None:
                 return default

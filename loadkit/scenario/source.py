@@ -29,6 +29,7 @@ class Source:
     data: Any
     lines: dict[Path, int]
     problems: list[Problem] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)  # values interpolated from the environment
 
     def line(self, path: Path) -> int | None:
         while path:

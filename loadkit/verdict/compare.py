@@ -18,6 +18,7 @@ change must be both real (beyond noise) and large (beyond tolerance) to FAIL.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -109,6 +110,15 @@ def _test(check: CompareCheck, x: float, values: np.ndarray) -> tuple[float | No
     return float(2 * sps.t.sf(abs(t), k - 1)), spread, interval
 
 
+_METHOD = re.compile(r"^(?P<head>[^(]+\((?:[^,]+, )?)(?:GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS) (?P<name>.+)\)$")
+
+
+def _legacy_key(key: str) -> str | None:
+    """``p95(latency, GET x)`` → ``p95(latency, x)``: the key an older baseline has for the same endpoint."""
+    m = _METHOD.match(key)
+    return f"{m.group('head')}{m.group('name')})" if m else None
+
+
 def _holm(ps: list[float | None]) -> list[float | None]:
     """Holm-adjusted p-values (None stays None)."""
     idx = sorted((i for i, p in enumerate(ps) if p is not None), key=lambda i: ps[i])
@@ -126,7 +136,9 @@ def compare_all(checks: Sequence[CompareCheck], current: Mapping[str, float],
     for check in checks:
         for key, ep in _keys(check, endpoints):
             x = current.get(key)
-            values = tuple(float(r[key]) for r in baseline_runs if r.get(key) is not None and math.isfinite(r[key]))
+            old = _legacy_key(key)  # baselines recorded before endpoints were keyed by method and name
+            values = tuple(float(v) for r in baseline_runs for v in [r.get(key, r.get(old) if old else None)]
+                           if v is not None and math.isfinite(v))
             p = spread = interval = None
             if x is not None and values:
                 p, spread, interval = _test(check, float(x), np.asarray(values))

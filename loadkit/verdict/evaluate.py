@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..analysis import Stats, Summary
+from ..analysis.health import GeneratorHealth
 from ..baseline import aggregates_from_summary
 from ..fingerprint import Change, drift
 from ..scenario.checks import Check, CompareCheck
 from ..status import Outcome, RunStatus
 from .compare import Comparison, compare_all
+from .truth import builtin_checks
 
 __all__ = ["CheckResult", "Verdict", "RunFacts", "BaselineView", "evaluate", "judge"]
 
@@ -36,6 +38,9 @@ class RunFacts:
     warnings: tuple[str, ...] = ()
     fingerprint: dict[str, str] | None = None
     fingerprint_errors: tuple[str, ...] = ()
+    exceptions: tuple[dict, ...] = ()  # uncaught exceptions in user code (summary.json ``exceptions``)
+    refused: dict[str, int] = field(default_factory=dict)  # host → requests refused (not in allowed_hosts)
+    generator: GeneratorHealth | None = None  # the load generator's health over the checked window
 
 
 @dataclass(frozen=True)
@@ -52,12 +57,13 @@ class BaselineView:
 class CheckResult:
     check: str
     observed: float | None
-    limit: float
+    limit: float | None
     status: Outcome
     reason: str
+    kind: str = "absolute"  # "absolute" (the scenario's) or "built-in" (every run: stall, schedule, …)
 
     def to_json(self) -> dict:
-        return {"check": self.check, "key": None, "kind": "absolute", "observed": self.observed, "limit": self.limit,
+        return {"check": self.check, "key": None, "kind": self.kind, "observed": self.observed, "limit": self.limit,
                 "status": self.status, "reason": self.reason, "baseline": None, "delta": None, "spread": None,
                 "p_value": None, "interval": None, "baseline_runs": None, "blocking": self.status != Outcome.WARN,
                 "improvement": False}
@@ -71,14 +77,19 @@ class Verdict:
     comparisons: tuple[Comparison, ...] = ()
     drift: tuple[Change, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    builtins: tuple[CheckResult, ...] = ()  # what every run is judged on (stall, schedule, exceptions, hosts)
 
     @property
     def improvements(self) -> tuple[Comparison, ...]:
         return tuple(c for c in self.comparisons if c.improvement)
 
+    @property
+    def all_checks(self) -> tuple[CheckResult, ...]:
+        return self.builtins + self.checks
+
     def to_json(self) -> dict:
         return {"status": self.status, "reason": self.reason,
-                "checks": [c.to_json() for c in self.checks] + [c.to_json() for c in self.comparisons],
+                "checks": [c.to_json() for c in self.all_checks] + [c.to_json() for c in self.comparisons],
                 "drift": [d.to_json() for d in self.drift], "notes": list(self.notes)}
 
 
@@ -97,8 +108,16 @@ def observe(check: Check, summary: Summary, metrics: dict | None = None,
                 return None, f"{check.stat} is not defined for {check.metric} (a gauge has no per-request total)"
             return None, f"no samples of {check.metric} in the checked window"
         return float(series[check.stat]), ""
-    stats: Stats | None = summary.requests if check.endpoint is None else summary.endpoints.get(check.endpoint)
     scope = "" if check.endpoint is None else f" to endpoint {check.endpoint!r}"
+    if check.endpoint is None:
+        stats: Stats | None = summary.requests
+    elif check.endpoint.startswith("group="):
+        group = check.endpoint.split("=", 1)[1]
+        stats, scope = summary.groups.get(group), f" in group {group!r}"
+    else:
+        stats, why = summary.lookup(check.endpoint)
+        if stats is None:
+            return None, why
     if stats is None or stats.total == 0:
         return None, f"no requests{scope} in the checked window"
     if check.kind == "error_rate":
@@ -131,17 +150,23 @@ def judge_check(check: Check, summary: Summary, metrics: dict | None = None,
 
 def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str, run_reason: str = "",
              comparisons: Sequence[Comparison] = (), drift: Sequence[Change] = (),
-             notes: Sequence[str] = (), metrics: dict | None = None, missing: dict[str, str] | None = None) -> Verdict:
+             notes: Sequence[str] = (), metrics: dict | None = None, missing: dict[str, str] | None = None, *,
+             exceptions: Sequence[dict] = (), refused: dict[str, int] | None = None,
+             generator: GeneratorHealth | None = None) -> Verdict:
     """One verdict for the build. A run that is not valid is ERROR (aborted: FAIL), never PASS.
 
-    Comparisons with the baseline count like checks, except NODATA for want of a baseline,
-    which is reported but does not block: the absolute checks still decide.
+    The built-in checks (:mod:`.truth`) come first: a stalled target, a schedule not kept, an
+    exception in user code or a refused host can never be PASS. Comparisons with the baseline
+    count like checks, except NODATA for want of a baseline, which is reported but does not block.
     """
+    builtins = tuple(CheckResult(name, None, None, status, reason, "built-in") for name, status, reason in
+                     builtin_checks(summary, list(exceptions), dict(refused or {}), generator)) \
+        if summary is not None and summary.run_total else ()
     results = tuple(judge_check(c, summary, metrics, missing) for c in checks) if summary is not None else ()
     comps, drift_t, notes_t = tuple(comparisons), tuple(drift), tuple(notes)
 
     def verdict(status: Outcome, reason: str) -> Verdict:
-        return Verdict(status, reason, results, comps, drift_t, notes_t)
+        return Verdict(status, reason, results, comps, drift_t, notes_t, builtins)
 
     if run_status == RunStatus.INTERRUPTED:
         return verdict(Outcome.ERROR, run_reason or "the run was interrupted before it finished")
@@ -154,7 +179,10 @@ def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str
     if summary.run_total == summary.run_failures:
         example = summary.errors[0][1] if summary.errors else "unknown error"
         return verdict(Outcome.ERROR, f"no request succeeded ({summary.run_total} failed; e.g. {example})")
-    judged = [(r.check, r.status, r.reason, True) for r in results]
+    broken = [r for r in builtins if r.status == Outcome.ERROR]
+    if broken:
+        return verdict(Outcome.ERROR, "; ".join(f"{r.check}: {r.reason}" for r in broken))
+    judged = [(r.check, r.status, r.reason, True) for r in builtins + results]
     judged += [(c.name, c.status, c.reason, c.blocking) for c in comps]
     failed = [j for j in judged if j[1] == Outcome.FAIL or (j[1] == Outcome.NODATA and j[3])]
     if failed:
@@ -163,7 +191,7 @@ def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str
     warned = [j for j in judged if j[1] == Outcome.WARN]
     if warned:
         return verdict(Outcome.WARN, "; ".join(f"{name} ({why})" for name, _, why, _ in warned))
-    decided = [j for j in judged if j[1] != Outcome.NODATA]
+    decided = [j for j in judged[len(builtins):] if j[1] != Outcome.NODATA]
     if not decided:
         return verdict(Outcome.WARN, "no checks defined: the run completed but nothing was asserted")
     watches_errors = any(c.kind in ("error_rate", "failures") for c in checks) or any(
@@ -193,4 +221,4 @@ def judge(facts: RunFacts, checks: tuple[Check, ...], compare: tuple[CompareChec
             changes = drift(base.latest_fingerprint or {}, facts.fingerprint)
             notes += [f"environment fingerprint incomplete: {e}" for e in facts.fingerprint_errors]
     return evaluate(checks, summary, facts.status, facts.reason, comparisons, changes, notes, facts.metrics,
-                    facts.missing)
+                    facts.missing, exceptions=facts.exceptions, refused=facts.refused, generator=facts.generator)

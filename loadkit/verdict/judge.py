@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..analysis import Summary
+from ..analysis.health import GeneratorHealth
 from ..baseline import BaselineStore
 from ..errors import ResultsError
 from ..runfolder import RunPaths, read_json, write_json
@@ -46,7 +47,9 @@ def read_facts(run_dir: Path) -> RunFacts:
         reason=str(manifest.get("reason", "")), summary=summary, metrics=summary_json.get("metrics") or {},
         missing=manifest.get("metrics_missing") or {}, warnings=tuple(manifest.get("warnings", [])),
         fingerprint=None if fp is None else fp.get("values", {}),
-        fingerprint_errors=() if fp is None else tuple(fp.get("errors", [])))
+        fingerprint_errors=() if fp is None else tuple(fp.get("errors", [])),
+        exceptions=tuple(summary_json.get("exceptions") or ()), refused=dict(manifest.get("refused") or {}),
+        generator=GeneratorHealth.from_json(summary_json["generator"]) if summary_json.get("generator") else None)
 
 
 def baseline_view(store: BaselineStore, scenario: str, environment: str, exclude: str = "") -> BaselineView:

@@ -47,7 +47,7 @@ def test_promote_list_show_remove(tmp_path, capsys):
     assert main(["baseline", "promote", str(run), "--baselines", str(base)]) == 0
     assert "promoted r1 to shop/staging" in capsys.readouterr().out
     stored = json.loads((base / "shop" / "staging" / "r1.json").read_text())
-    assert stored["schema"] == 1 and stored["aggregates"]["p95(latency, home)"] > 0
+    assert stored["schema"] == 1 and stored["aggregates"]["p95(latency, GET home)"] > 0
     assert stored["fingerprint"]["values"] == {"cfg#cache": "true"}
     assert main(["baseline", "list", "--baselines", str(base)]) == 0
     assert "shop/staging: 1 run(s)" in capsys.readouterr().out

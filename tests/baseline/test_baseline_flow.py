@@ -53,7 +53,7 @@ def test_promote_then_regression_with_drift(tmp_path, capsys):
     run = only_run(out / "b")
     verdict = read(run, "verdict.json")
     assert verdict["status"] == "FAIL"
-    ticket = next(c for c in verdict["checks"] if c.get("key") == "p95(latency, ticket)")
+    ticket = next(c for c in verdict["checks"] if c.get("key") == "p95(latency, GET ticket)")
     assert ticket["status"] == "FAIL" and "tolerance only: 1 baseline run" in ticket["reason"]
     assert ticket["baseline"] < 20 < ticket["observed"]
     drift = {d["key"]: (d["old"], d["new"]) for d in verdict["drift"]}
@@ -65,8 +65,8 @@ def test_promote_then_regression_with_drift(tmp_path, capsys):
 
     suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
     cases = {c.get("name"): c for c in suite.findall("testcase")}
-    failure = cases["p95(latency, *) <= +50% [p95(latency, ticket)]"].find("failure")
-    assert failure is not None and "p95 of ticket rose from" in failure.get("message")
+    failure = cases["p95(latency, *) <= +50% [p95(latency, GET ticket)]"].find("failure")
+    assert failure is not None and "p95 of GET ticket rose from" in failure.get("message")
     assert cases["error_rate < 5%"].find("failure") is None
     md = (tmp_path / "summary.md").read_text()
     assert md.startswith("### ❌ loadkit flow: FAIL") and "| `cli#RELEASE` | 1.0 | 1.1 |" in md

@@ -55,9 +55,9 @@ def test_empty_run_gives_an_empty_readable_file(tmp_path):
 
 
 def test_progress_renderings():
-    p = Progress(elapsed=12.0, total=30.0, users=40, rps=123.4, p95_ms=87.0, requests=1000, failures=5)
+    p = Progress(elapsed=12.0, total=30.0, users=40, rps=123.4, p95_ms=87.0, requests=1000, failures=5, inflight=7)
     line = render_line(p)
-    assert line == "[   12s/30s] users=40 rps=123.4 p95=87ms requests=1000 errors=5 (0.50%)"
+    assert line == "[   12s/30s] users=40 rps=123.4 p95=87ms requests=1000 errors=5 (0.50%) in-flight=7"
     bar = render_bar(p)
     assert bar.startswith("\r[#########---------------]") and "p95    87ms" in bar
     assert "p95=-" in render_line(Progress(0.5, 30, 0, 0.0, None, 0, 0))

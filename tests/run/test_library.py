@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from helpers import ROOT, read, scenario_file
+from helpers import ROOT, own_checks, read, scenario_file
 
 import loadkit
 from loadkit.baseline import BaselineStore
@@ -43,7 +43,7 @@ def test_execute_from_python_writes_report_junit_and_markdown(standin, tmp_path)
     assert set(outcome.files) == {root / "report.html", junit, md}
 
     # one formatter: the number in the reason is the number in the report and the Markdown
-    check = read(root, "verdict.json")["checks"][0]
+    check = own_checks(read(root, "verdict.json"))[0]
     shown = format_value("latency", check["observed"])
     reason = check["reason"]
     assert reason == f"observed {shown}, limit < {format_value('latency', 0.001)}"

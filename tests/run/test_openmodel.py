@@ -8,10 +8,14 @@ import pandas as pd
 import pytest
 from helpers import only_run, read
 
+from loadkit.analysis import OpenModelSummary
+from loadkit.analysis.health import GeneratorHealth
 from loadkit.cli import main
-from loadkit.run.openmodel import Schedule, check_interval, intended_counts, schedule_times, shortfalls
+from loadkit.run.openmodel import Schedule, check_interval, intended_counts, schedule_times
 from loadkit.scenario.model import OpenLoad, Segment
 from loadkit.standin import StandinConfig, start_standin
+from loadkit.status import Outcome
+from loadkit.verdict.truth import BuiltIn, builtin_checks
 
 
 def test_uniform_schedule_has_exact_counts_and_ramps_linearly():
@@ -35,17 +39,34 @@ def test_streams_partition_the_schedule():
     load = OpenLoad((Segment(1, 10, 10),), 5)
     shares = []
     for stream in range(3):
-        s = Schedule(load, stream, 3)
+        s = Schedule(load, stream, 3, default_mix=[("r", 1.0)])
         s.begin(100.0)
-        shares.append(list(iter(s.next, None)))
+        shares.append([t for t, _ in iter(s.next, None)])
     merged = sorted(t for share in shares for t in share)
     assert len(merged) == 10 and merged[0] == pytest.approx(100.05) and [len(x) for x in shares] == [4, 3, 3]
 
 
-def test_shortfall_rules():
-    intended = np.array([100, 100, 100, 100])
-    assert shortfalls(intended, np.array([10, 96, 100, 100]), 1.0) == []  # the first interval is exempt
-    assert shortfalls(intended, np.array([100, 94, 100, 100]), 1.0) == [(1.0, 100.0, 94.0)]
+def _om(late: int, started: int, scheduled: int = 1000) -> OpenModelSummary:
+    return OpenModelSummary(1.0, (100,) * 10, (100,) * 10, scheduled, started, late, 0.4, 0.9, 4, 0.05)
+
+
+def _schedule_check(om, gen=None):
+    from loadkit.analysis import summarize
+
+    s = summarize(np.array([1.0, 2.0]), np.array(["a", "a"], dtype=object), np.array([1.0, 1.0]),
+                  np.array([None, None], dtype=object), 0.0, 3.0)
+    s = type(s)(**{**s.__dict__, "open_model": om})
+    return next((st, why) for name, st, why in builtin_checks(s, [], {}, gen) if name == BuiltIn.SCHEDULE)
+
+
+def test_schedule_rules_tell_the_target_from_the_generator():
+    assert _schedule_check(_om(late=10, started=1000))[0] == Outcome.PASS  # 1 % late: within the 2 % allowed
+    status, why = _schedule_check(_om(late=300, started=900))
+    assert status == Outcome.FAIL and "300 of 1000 scheduled starts were late" in why and "100 never started" in why
+    assert "Little's law needs" in why and "load.concurrency" in why
+    busy = GeneratorHealth(10, 99.0, 100.0, 80.0, 120.0, 0.0, 60.0, 8, 6)
+    status, why = _schedule_check(_om(late=300, started=900), busy)
+    assert status == Outcome.ERROR and "load generator could not keep the schedule" in why and "--workers" in why
     assert check_interval(200) == 1.0 and check_interval(20) == 5.0 and check_interval(1) == 10.0
 
 
@@ -103,7 +124,7 @@ def test_a_stall_shows_in_p99_when_latency_counts_from_the_intended_start(tmp_pa
     assert ((rate.achieved - rate.intended).abs() <= 5).all()  # sent on time: the target, not the generator
 
 
-def test_a_cap_too_small_for_the_rate_is_an_error_never_a_pass(fixed_latency_url, tmp_path, capsys):
+def test_a_cap_too_small_for_a_slow_target_fails_with_the_late_starts_explained(fixed_latency_url, tmp_path, capsys):
     path = write(tmp_path, """\
         name: capped
         target: {host: http://127.0.0.1:1}
@@ -115,12 +136,15 @@ def test_a_cap_too_small_for_the_rate_is_an_error_never_a_pass(fixed_latency_url
           concurrency: 4
         checks: ["error_rate < 1%"]
         """)
-    assert main(["run", path, "--host", fixed_latency_url, "--out", str(tmp_path / "r"), "--quiet"]) == 3
+    assert main(["run", path, "--host", fixed_latency_url, "--out", str(tmp_path / "r"), "--quiet"]) == 1
     run = only_run(tmp_path / "r")
     verdict = read(run, "verdict.json")
-    assert verdict["status"] == "ERROR"
-    assert "the load generator fell behind" in verdict["reason"] and "raise load.concurrency (now 4)" in verdict["reason"]
-    assert read(run, "manifest.json")["status"] == "error"
+    assert verdict["status"] == "FAIL"
+    assert "the target was too slow for the planned rate" in verdict["reason"]
+    assert "all 4 users were busy waiting on it" in verdict["reason"] and "Little's law needs" in verdict["reason"]
+    om = read(run, "summary.json")["open_model"]
+    assert om["late"] > 100 and om["scheduled"] == 800
+    assert read(run, "manifest.json")["status"] == "complete"  # the target was slow, the run itself was valid
 
 
 @pytest.mark.parametrize(("load", "message"), [
@@ -212,8 +236,9 @@ def test_replay_of_an_imported_profile_scaled_and_time_compressed(standin, tmp_p
     assert manifest["open_model"]["unmapped"][0]["endpoint"] == "POST /tickets"
     assert any("POST /tickets" in w for w in manifest["warnings"])
     rate = pd.read_parquet(run / "rate.parquet")
-    # each second of the replay plays 10 s of the log at 1.5x its rate
-    expected = [1.5 * np.mean([20 + s for s in range(10 * i, 10 * i + 10)]) for i in range(len(rate))]
+    # each second of the replay plays 10 s of the log at 1.5x its rate; intervals hold w seconds
+    w = int(rate.interval_s[0])
+    expected = [1.5 * np.mean([20 + s for s in range(10 * w * i, 10 * w * (i + 1))]) for i in range(len(rate))]
     assert rate.intended.tolist() == pytest.approx(expected, abs=1.0)
     assert ((rate.achieved - rate.intended).abs() <= 0.05 * rate.intended + 1).all()
     samples = pd.read_parquet(run / "samples.parquet")

@@ -173,9 +173,10 @@ def test_not_a_mapping_and_binary(tmp_path):
 
 def test_missing_required_keys(tmp_path):
     lines = problems("name: x\n", tmp_path)
-    assert lines == [f"{tmp_path}/s.yaml:1: missing required key 'load'",
-                     f"{tmp_path}/s.yaml:1: missing required key 'target'",
-                     f"{tmp_path}/s.yaml:1: missing required key 'users'"]
+    assert lines == [f"{tmp_path}/s.yaml:1: missing required key 'target'",
+                     f"{tmp_path}/s.yaml:1: missing required key 'users'",
+                     f"{tmp_path}/s.yaml:1: missing required key 'load' (and no locustfile of the users defines a "
+                     "LoadTestShape)"]
 
 
 def test_locust_class_problems(tmp_path):

@@ -134,6 +134,6 @@ def test_verdict_carries_drift_and_comparisons():
     v = evaluate((), summary, "complete", comparisons=[r], drift=[Change("cfg#cache", "true", "false")])
     data = v.to_json()
     assert v.status == "FAIL" and data["drift"] == [{"key": "cfg#cache", "old": "true", "new": "false"}]
-    rel = data["checks"][0]
+    rel = next(c for c in data["checks"] if c["kind"] == "relative")
     assert rel["kind"] == "relative" and rel["baseline"] == 200.0 and rel["p_value"] is not None
     assert set(rel) >= {"check", "observed", "baseline", "delta", "spread", "p_value", "interval", "status", "reason"}

@@ -38,14 +38,14 @@ def test_window_excludes_warmup_and_latency_uses_successes_only():
     assert s.requests.failures == 1 and s.requests.error_rate == 0.25
     assert s.requests.latency_ms.min == 10.0  # the failed 0.1 ms request is not latency
     assert s.run_total == 5 and s.run_failures == 1
-    assert s.errors == (("a", "ConnectionRefusedError", 1),)
+    assert s.errors == (("GET a", "ConnectionRefusedError", 1),)
 
 
 def test_per_endpoint():
     s = make([1, 2, 3, 100, 200], endpoints=["a", "a", "a", "b", "b"], errors=[None, None, "x", None, None])
-    assert set(s.endpoints) == {"a", "b"}
-    assert s.endpoints["a"].total == 3 and s.endpoints["a"].failures == 1
-    assert s.endpoints["b"].latency_ms.max == 200.0
+    assert set(s.endpoints) == {"GET a", "GET b"}  # keyed as Locust keys them: method and name
+    assert s.endpoints["GET a"].total == 3 and s.endpoints["GET a"].failures == 1
+    assert s.endpoints["GET b"].latency_ms.max == 200.0 and s.endpoints["GET b"].name == "b"
 
 
 def checks(*texts, severity="fail"):
@@ -74,7 +74,7 @@ def test_nodata_fails_the_verdict():
     s = make([10.0] * 10)
     v = evaluate(checks("p95(latency, other) < 1s", "error_rate < 1%"), s, "complete")
     assert v.checks[0].status == "NODATA"
-    assert v.checks[0].reason == "no requests to endpoint 'other' in the checked window"
+    assert v.checks[0].reason == "no requests to endpoint 'other' in the run"
     assert v.status == "FAIL"
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from ...errors import ConfigError
 from ...units import parse_duration
-from ..model import Load, LocustUserRef, OpenLoad, Segment, Stage, YamlUser
+from ..locustfile import shape_classes
+from ..model import Load, LocustUserRef, OpenLoad, Segment, ShapeRef, Stage, YamlUser
 from ..source import Path
 from .reader import Reader, _kind
 
@@ -22,9 +23,11 @@ class LoadSection(Reader):
     def load(self, value: Any, path: Path, users: tuple = ()) -> Load | None:
         d = self.mapping(value, path, {"stages", "users", "spawn_rate", "duration", "warmup", "spike", "step",
                                        "soak", "arrival", "replay", "window", "scale", "speedup", "map",
-                                       "concurrency", "arrivals"})
+                                       "concurrency", "arrivals", "shape", "locust_shape"})
         if d is None:
             return None
+        if "shape" in d:
+            return self.load_shape(d, path, users)
         kinds = [k for k in self._LOAD_KINDS if k in d] or (["stages"] if {"users", "duration"} & set(d) else [])
         if len(kinds) != 1 or ("stages" in d and {"users", "duration", "spawn_rate"} & set(d)):
             self.err(path, "expected exactly one load: stages, users/duration, spike, step, soak, arrival or replay")
@@ -264,3 +267,68 @@ class LoadSection(Reader):
         if not weights:
             return None, unmapped
         return tuple(sorted(weights.items())), unmapped
+
+    # -- a locustfile's LoadTestShape --------------------------------------------------------------------
+    SHAPE_LIMIT_S = 3600.0
+
+    def load_shape(self, d: dict, path: Path, users: tuple) -> Load | None:
+        """``load: {shape: FILE.py:Class, duration: LIMIT}``: the shape drives users until it returns None."""
+        extra = sorted(set(d) - {"shape", "duration", "warmup"})
+        for key in extra:
+            self.err(path + (key,), f"{key!r} does not apply to a shape load (only shape, duration, warmup)")
+        ref = self.string(d["shape"], path + ("shape",))
+        if not ref or extra:
+            return None
+        file, sep, cls = ref.rpartition(":")
+        resolved = self.resolve_file(file) if sep and file and cls else None
+        if resolved is None:
+            self.err(path + ("shape",), f"expected FILE.py:ShapeClass of an existing file, got {ref!r}")
+            return None
+        try:
+            found = shape_classes(str(resolved))
+        except ConfigError as exc:
+            self.err(path + ("shape",), str(exc))
+            return None
+        if cls not in found:
+            self.err(path + ("shape",), f"{file} has no LoadTestShape class {cls!r} (shapes there: "
+                                        f"{', '.join(found) or 'none'})")
+            return None
+        limit = self.duration(d["duration"], path + ("duration",)) if "duration" in d else self.SHAPE_LIMIT_S
+        if limit is None or limit <= 0:
+            return None
+        warmup = self.duration(d["warmup"], path + ("warmup",)) if "warmup" in d else 0.0
+        return Load((Stage(limit, 0, 1.0),), warmup if warmup is not None else 0.0, None, "shape",
+                    ShapeRef(str(resolved), cls))
+
+    def locust_shape_load(self, users: tuple) -> Load | None:
+        """No ``load:`` section: a locustfile's only LoadTestShape drives the load, as ``locust -f`` does."""
+        shapes = self._shapes_of(users)
+        if len(shapes) == 1:
+            (file, cls), = shapes
+            return Load((Stage(self.SHAPE_LIMIT_S, 0, 1.0),), 0.0, None, "shape", ShapeRef(file, cls))
+        if not shapes:
+            self.err((), "missing required key 'load' (and no locustfile of the users defines a LoadTestShape)")
+        else:
+            self.err((), "missing required key 'load': the locustfiles define several LoadTestShapes ("
+                         + ", ".join(f"{f}:{c}" for f, c in shapes) + "); name one with load: {shape: FILE.py:Class}")
+        return None
+
+    def shape_not_ignored(self, users: tuple, load: Load) -> None:
+        """A locustfile's shape is never silently ignored: with another ``load:`` it is refused."""
+        raw = self.src.data.get("load")
+        if load.kind == "shape" or (isinstance(raw, dict) and raw.get("locust_shape") == "ignore"):
+            return
+        for file, cls in self._shapes_of(users):
+            self.err(("load",), f"{file} defines LoadTestShape {cls}, which this load would ignore: remove the "
+                                f"load: section (or write load: {{shape: {file}:{cls}}}) to use it, or add "
+                                "locust_shape: ignore to load: to run these stages instead")
+
+    def _shapes_of(self, users: tuple) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for u in users:
+            if isinstance(u, LocustUserRef):
+                try:
+                    out += [(u.file, c) for c in shape_classes(u.file) if (u.file, c) not in out]
+                except ConfigError:
+                    continue
+        return out

@@ -62,6 +62,16 @@ class Reader:
             self.err(path, str(exc))
             return None
 
+    def timeout(self, value: Any, path: Path) -> float | None:
+        """A request timeout: a duration above 0 and at most a day."""
+        seconds = self.duration(value, path)
+        if seconds is None:
+            return None
+        if not 0 < seconds <= 86_400:
+            self.err(path, f"expected a timeout above 0 and at most 24h, got {value!r}")
+            return None
+        return seconds
+
     def headers(self, value: Any, path: Path) -> tuple[tuple[str, str], ...]:
         if value is None:
             return ()

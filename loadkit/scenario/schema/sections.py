@@ -54,10 +54,13 @@ class OtherSections(Reader):
         return tuple(out)
 
     def known_endpoints(self, users: tuple) -> set[str] | None:
-        """Request names checks may use; None when Locust classes may name requests we cannot see."""
+        """What checks may name: request names, ``METHOD name`` and ``group=G``; None when Locust classes
+        may name requests we cannot see."""
         if any(isinstance(u, LocustUserRef) for u in users):
             return None
-        return {r.name for u in users if isinstance(u, YamlUser) for r in u.requests}
+        reqs = [r for u in users if isinstance(u, YamlUser) for r in u.requests]
+        return ({r.name for r in reqs} | {f"{r.method} {r.name}" for r in reqs}
+                | {f"group={r.group}" for r in reqs if r.group})
 
     def compare(self, value: Any, path: Path, users: tuple) -> tuple[CompareCheck, ...]:
         if not isinstance(value, list):
@@ -136,8 +139,7 @@ class OtherSections(Reader):
         if not isinstance(value, list):
             self.err(path, f"expected a list of checks, got {_kind(value)}")
             return ()
-        has_locust = any(isinstance(u, LocustUserRef) for u in users)
-        endpoints = None if has_locust else {r.name for u in users if isinstance(u, YamlUser) for r in u.requests}
+        endpoints = self.known_endpoints(users)
         out = []
         for i, item in enumerate(value):
             p = path + (i,)

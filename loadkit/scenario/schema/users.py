@@ -82,11 +82,24 @@ class UsersSection(Reader):
         return tuple(out)
 
     def locust_user(self, value: dict, path: Path) -> LocustUserRef | None:
-        d = self.mapping(value, path, {"locust", "weight"}, {"locust"})
+        """``locust: FILE.py:Class`` or ``locust: {class: FILE.py:Class, options: {...}}``, with weight and timeout."""
+        d = self.mapping(value, path, {"locust", "weight", "timeout", "options"}, {"locust"})
         if d is None:
             return None
-        ref = self.string(d["locust"], path + ("locust",))
+        spec, options = d["locust"], d.get("options")
+        if isinstance(spec, dict):
+            inner = self.mapping(spec, path + ("locust",), {"class", "options"}, {"class"})
+            if inner is None or "class" not in inner:
+                return None
+            spec, options = inner["class"], inner.get("options", options)
+        ref = self.string(spec, path + ("locust",))
         weight = self.number(d["weight"], path + ("weight",), 1, integer=True) if "weight" in d else None
+        timeout = self.timeout(d["timeout"], path + ("timeout",)) if "timeout" in d else None
+        if options is not None and not (isinstance(options, dict) and all(
+                isinstance(k, str) and isinstance(v, (str, int, float, bool, list)) for k, v in options.items())):
+            self.err(path + ("locust", "options"), "expected a mapping of the locustfile's option names to values "
+                                                    "(as its init_command_line_parser adds them)")
+            return None
         if not ref:
             return None
         file, sep, cls = ref.rpartition(":")
@@ -101,11 +114,12 @@ class UsersSection(Reader):
         if reason:
             self.err(path + ("locust",), reason)
             return None
-        return LocustUserRef(str(resolved), cls, None if weight is None else int(weight))
+        return LocustUserRef(str(resolved), cls, None if weight is None else int(weight), timeout,
+                             tuple(sorted((options or {}).items())))
 
 
     def yaml_user(self, value: Any, path: Path) -> YamlUser | None:
-        d = self.mapping(value, path, {"name", "weight", "wait", "requests", "vars", "headers", "auth"},
+        d = self.mapping(value, path, {"name", "weight", "wait", "requests", "vars", "headers", "auth", "timeout"},
                          {"name", "requests"})
         if d is None:
             return None
@@ -117,9 +131,10 @@ class UsersSection(Reader):
         headers = self.headers(d.get("headers"), path + ("headers",))
         self.placeholders(headers, path + ("headers",), {v.name: v for v in variables})
         auth = self.auth(d.get("auth"), path + ("auth",))
+        timeout = self.timeout(d["timeout"], path + ("timeout",)) if "timeout" in d else None
         if name is None or weight is None or wait is None or requests is None:
             return None
-        return YamlUser(name, int(weight), wait, requests, variables, headers, auth)
+        return YamlUser(name, int(weight), wait, requests, variables, headers, auth, timeout)
 
     def wait(self, value: Any, path: Path) -> Wait | None:
         d = self.mapping(value, path, {"between", "constant", "pacing"})
@@ -220,15 +235,16 @@ class UsersSection(Reader):
         if out and len(out) == len(value) and sum(r.weight for r in out) <= 0:
             self.err(path, "every request has weight 0: at least one needs a weight above 0")
             return None
-        names = [r.name for r in out]
-        for i, n in enumerate(names):
-            if n in names[:i]:
-                self.err(path + (i, "name"), f"duplicate request name {n!r}")
+        seen: set[tuple[str, str]] = set()
+        for i, r in enumerate(out):
+            if (r.method, r.name) in seen:
+                self.err(path + (i, "name"), f"duplicate request {r.method} {r.name!r} (give it another name)")
+            seen.add((r.method, r.name))
         return tuple(out) if len(out) == len(value) else None
 
     def request(self, value: Any, path: Path, variables: dict[str, Var]) -> Request | None:
-        d = self.mapping(value, path, {"name", "method", "path", "weight", "headers", "json", "data", "expect"},
-                         {"path"})
+        d = self.mapping(value, path, {"name", "method", "path", "weight", "headers", "json", "data", "expect",
+                                       "timeout"}, {"path"})
         if d is None or "path" not in d:
             return None
         url_path = self.string(d["path"], path + ("path",))
@@ -244,13 +260,14 @@ class UsersSection(Reader):
             self.err(path + ("data",), f"expected a string body (use json: for structured data), got {_kind(d['data'])}")
         headers = self.headers(d.get("headers"), path + ("headers",))
         expect_status, contains = self.expect(d.get("expect"), path + ("expect",))
-        name = str(d.get("name") or f"{method} {url_path}")
+        name = str(d.get("name") or url_path)  # as Locust names a request: by its path
         for key, val in (("path", url_path), ("headers", headers), ("json", d.get("json")), ("data", d.get("data"))):
             self.placeholders(val, path + (key,), variables)
         if url_path is None or weight is None:
             return None
         data = None if d.get("data") is None else str(d["data"])
-        return Request(name, method, url_path, weight, headers, d.get("json"), data, expect_status, contains)
+        timeout = self.timeout(d["timeout"], path + ("timeout",)) if "timeout" in d else None
+        return Request(name, method, url_path, weight, headers, d.get("json"), data, expect_status, contains, timeout)
 
     def expect(self, value: Any, path: Path) -> tuple[tuple[int, ...], str | None]:
         if value is None:

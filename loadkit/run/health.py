@@ -1,0 +1,100 @@
+"""The load generator watching itself: its CPU, its event loop's lag, CPU steal and the machine's load.
+
+A measurement is only as good as its instrument. A generator short of CPU (or a neighbour taking
+the cores) starts requests late and times them late; latencies and rates then describe the
+machine, not the target. Every second this records, for the generator process: its CPU (percent
+of one core, threads included), the worst lag of a 10 ms timer on its event loop, the CPU the
+hypervisor stole and the whole machine's busy share (from ``/proc/stat``), the users running and
+the requests in flight. The verdict and the capacity fit read these rows (``health.parquet``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+
+__all__ = ["HealthMonitor", "host_times", "write_health"]
+
+_TICK_S = 0.01
+
+
+def host_times() -> tuple[float, float, float] | None:
+    """(busy, steal, total) jiffies of all cores from ``/proc/stat``; None where there is none."""
+    try:
+        with open("/proc/stat", encoding="ascii") as fh:
+            parts = fh.readline().split()
+    except OSError:
+        return None
+    if not parts or parts[0] != "cpu":
+        return None
+    v = [float(x) for x in parts[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0.0)
+    steal = v[7] if len(v) > 7 else 0.0
+    total = sum(v[:8]) if len(v) >= 8 else sum(v)
+    return total - idle - steal, steal, total
+
+
+class HealthMonitor:
+    """A greenlet sampling the generator's health; ``rows`` holds one tuple per second.
+
+    Row: (ts, worker, cpu %, lag ms, steal %, host cpu %, users, inflight).
+    """
+
+    def __init__(self, worker: str, users: Callable[[], int], inflight: Callable[[], int],
+                 on_row: Callable[[tuple], None] | None = None, clock: Callable[[], float] = time.time):
+        self.worker, self.users, self.inflight, self.on_row, self.clock = worker, users, inflight, on_row, clock
+        self.rows: list[tuple] = []
+        self._greenlet: Any = None
+
+    def start(self) -> None:
+        self._greenlet = gevent.spawn(self._loop)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True)
+            self._greenlet = None
+
+    def _loop(self) -> None:
+        cpu0, host0, t0 = _cpu(), host_times(), time.perf_counter()
+        lag = 0.0
+        next_second = t0 + 1.0
+        while True:
+            before = time.perf_counter()
+            gevent.sleep(_TICK_S)
+            now = time.perf_counter()
+            lag = max(lag, (now - before - _TICK_S) * 1000.0)
+            if now < next_second:
+                continue
+            cpu1, host1 = _cpu(), host_times()
+            wall = now - t0
+            cpu = 100.0 * (cpu1 - cpu0) / wall if wall > 0 else 0.0
+            steal = busy = float("nan")
+            if host0 is not None and host1 is not None and host1[2] > host0[2]:
+                span = host1[2] - host0[2]
+                busy, steal = 100.0 * (host1[0] - host0[0]) / span, 100.0 * (host1[1] - host0[1]) / span
+            row = (self.clock(), self.worker, cpu, lag, steal, busy, int(self.users()), int(self.inflight()))
+            self.rows.append(row)
+            if self.on_row is not None:
+                self.on_row(row)
+            cpu0, host0, t0, lag = cpu1, host1, now, 0.0
+            next_second = now + 1.0
+
+
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def write_health(path, rows: list[tuple]) -> None:
+    """The rows as ``health.parquet`` (:data:`loadkit.runfolder.HEALTH_SCHEMA`)."""
+    import pyarrow as pa
+
+    from ..runfolder import HEALTH_SCHEMA, write_table
+
+    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in HEALTH_SCHEMA.names]
+    write_table(path, pa.table({n: list(c) for n, c in zip(HEALTH_SCHEMA.names, cols, strict=True)},
+                               schema=HEALTH_SCHEMA))
