@@ -394,8 +394,8 @@ def _cmd_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     report = run_import(args)
     for line in report.warnings():
         print(f"loadkit: warning: {line}", file=err)
-    if args.json:
-        print(json.dumps(report.json(), indent=2), file=out)
+    if args.json or args.json_intervals:
+        print(json.dumps(report.json(intervals=args.json_intervals), indent=2), file=out)
     else:
         for line in report.lines():
             print(line, file=out)
