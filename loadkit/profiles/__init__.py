@@ -20,18 +20,13 @@ from .profile import (
     ProfileSummary,
     SourceInfo,
     StatusShare,
-    load_profile,
-    peak_window,
-    render_chart,
-    save_profile,
-    standard_windows,
-    summarize,
-    summary_json,
 )
 from .sources import RatePoint, parse_time_arg, profile_from_points, profile_from_prometheus, profile_from_rate_csv
+from .store import load_profile, save_profile
+from .summary import render_chart, summarize, summary_json
 from .templates import endpoint_of_request, split_endpoint, template_path
 from .timestamps import parse_timestamp
-from .window import Window, WindowPart, select_window, window_parts
+from .window import Window, WindowPart, peak_window, select_window, standard_windows, window_parts
 
 __all__ = [
     "DEFAULT_MAX_ENDPOINTS", "FORMAT_VERSION", "LOG_FORMATS", "OTHER", "READABLE_FORMATS", "STATIC_EXTENSIONS",

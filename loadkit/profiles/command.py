@@ -11,10 +11,13 @@ from ..errors import ConfigError
 from ..units import parse_duration, parse_percent
 from .exclude import NO_EXCLUSION, Exclusion, check_pattern
 from .logs import LOG_FORMATS, profile_from_logs, sniff
-from .profile import DEFAULT_MAX_ENDPOINTS, Profile, ProfileFiles, ProfileSummary, peak_window, save_profile, summarize
-from .profile import summary_json as _summary_json
+from .profile import DEFAULT_MAX_ENDPOINTS, Profile, ProfileFiles, ProfileSummary
 from .sources import parse_time_arg, profile_from_prometheus, profile_from_rate_csv
+from .store import save_profile
+from .summary import summarize
+from .summary import summary_json as _summary_json
 from .timestamps import format_duration, format_time
+from .window import peak_window
 
 __all__ = ["ImportReport", "add_import_arguments", "import_profile", "run_import", "default_output"]
 
@@ -121,7 +124,8 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("sources", nargs="*", metavar="SOURCE",
                    help="access logs (plain or gzip; rotated files are merged in time order) or one CSV rate series")
     p.add_argument("-o", "--output", default=None, metavar="FILE.csv",
-                   help="profile to write; NAME.json and NAME.png go next to it (default: scenarios/profiles/NAME.csv)")
+                   help="profile to write; NAME.mix.csv, NAME.json and NAME.png go next to it "
+                        "(default: scenarios/profiles/NAME.csv)")
     p.add_argument("--json", action="store_true",
                    help="print the summary as JSON (peak, windows, top endpoints, counts; not every interval)")
     p.add_argument("--json-intervals", action="store_true",
@@ -147,7 +151,7 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"endpoints kept by name, the rest summed as other (default: {DEFAULT_MAX_ENDPOINTS})")
     p.add_argument("--mix-interval", type=_duration, default=None, metavar="DURATION",
                    help="block length of the endpoint mix over time, NAME.mix.csv (default: 1m, or the "
-                        "shortest whole number of intervals above it)")
+                        "shortest whole number of intervals of at least 1m)")
     prom = p.add_argument_group("Prometheus range query (instead of SOURCE files)")
     prom.add_argument("--prometheus", default=None, metavar="URL", help="Prometheus base URL, e.g. http://prom:9090")
     prom.add_argument("--query", default=None, help="PromQL giving requests per second, e.g. "
