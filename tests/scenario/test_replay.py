@@ -190,6 +190,17 @@ def test_a_small_unmapped_share_is_redistributed_and_said(tmp_path):
     assert everything.unmapped_mode == "" and everything.unmapped == () and everything.warnings == ()
 
 
+def test_a_window_without_any_mapped_request_is_refused(tmp_path):
+    # /b only in the first, quiet minute; the busiest minute has none of it
+    log = write_log(tmp_path / "access.log", 180, lambda s: ["GET /b"] if s < 60 else ["GET /a"] * 3)
+    save_profile(profile_from_logs([str(log)]), tmp_path / "p.csv", chart=False)
+    path = scenario(tmp_path, "replay: p.csv\nwindow: peak-1m\nunmapped: drop\n", {"GET /b": "b"})
+    with pytest.raises(ConfigError) as err:
+        load_scenario(str(path))
+    (line,) = err.value.lines()
+    assert line.endswith("load.map: none of the mapped endpoints has requests in the peak-1m window")
+
+
 @pytest.fixture(scope="module")
 def half_hour(tmp_path_factory):
     folder = tmp_path_factory.mktemp("half")
