@@ -13,13 +13,16 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import __version__
 from .errors import ConfigError, LoadkitError
 from .redact import strip_url
 from .status import exit_code
 from .units import format_value
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
 
 __all__ = ["main"]
 
@@ -180,6 +183,7 @@ def _cmd_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         try:
             s = load_scenario(file, overrides=args.set)
             print(f"{file}: ok ({s.name}: {len(s.users)} users, {s.load.duration:g}s, {len(s.checks)} checks)", file=out)
+            _print_load_warnings(s, file, err)
         except ConfigError as exc:
             problems += exc.lines()
     for line in problems:
@@ -191,7 +195,15 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario, overrides=args.set, host=args.host)
+    _print_load_warnings(scenario, args.scenario, err)
     return _execute(scenario, args, out, err, target_pid=args.target_pid)
+
+
+def _print_load_warnings(scenario: Scenario, file: str, err: TextIO) -> None:
+    """What a replay cannot do as recorded (``OpenLoad.warnings``), before anything is sent."""
+    if scenario.load.open is not None:
+        for w in scenario.load.open.warnings:
+            print(f"loadkit: warning: {file}: load.replay: {w}", file=err)
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -395,8 +407,8 @@ def _cmd_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     report = run_import(args)
     for line in report.warnings():
         print(f"loadkit: warning: {line}", file=err)
-    if args.json:
-        print(json.dumps(report.json(), indent=2), file=out)
+    if args.json or args.json_intervals:
+        print(json.dumps(report.json(intervals=args.json_intervals), indent=2), file=out)
     else:
         for line in report.lines():
             print(line, file=out)

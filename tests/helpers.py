@@ -18,8 +18,42 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
+ACCESS_LOGS = Path(ROOT).parent / "shared" / "data" / "access-logs"  # real logs, never copied into the repo
 SUPPORT = Path(__file__).resolve().parent / "support"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def real_log(name: str) -> Path:
+    """One of the real access logs; a missing one fails the test loudly (these tests must not skip)."""
+    path = ACCESS_LOGS / name
+    if not path.is_file():
+        import pytest
+
+        pytest.fail(f"real access log {path} is missing; the profile tests need {ACCESS_LOGS} (see its README)",
+                    pytrace=False)
+    return path
+
+
+_LOG_LINE = re.compile(r'\S+ \S+ \S+ \[(\d\d)/(\w{3})/(\d{4}):(\d\d):(\d\d):(\d\d) ([+-]\d{4})\] "((?:[^"\\]|\\.)*)" (\d{3}) ')
+
+
+def read_log(path: Path) -> list[tuple[int, tuple[str, str] | None]]:
+    """(epoch second, templated endpoint or None) per line: a reader independent of loadkit's importer
+    (its own regex and time parsing; only the templating rule is loadkit's, since it defines the endpoints)."""
+    import gzip
+    from datetime import datetime
+
+    from loadkit.profiles import endpoint_of_request
+
+    out = []
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            m = _LOG_LINE.match(line)
+            assert m, line
+            d, mon, y, hh, mi, ss, tz, request, _ = m.groups()
+            t = datetime.strptime(f"{d} {mon} {y} {hh}:{mi}:{ss} {tz}", "%d %b %Y %H:%M:%S %z").timestamp()
+            out.append((int(t), endpoint_of_request(request)))
+    return out
 
 
 def free_port() -> int:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..units import parse_duration, parse_percent
+from .exclude import NO_EXCLUSION, Exclusion, check_pattern
 from .logs import LOG_FORMATS, profile_from_logs, sniff
-from .profile import Profile, ProfileFiles, ProfileSummary, format_duration, format_time, save_profile, summarize
-from .profile import summary_json as _summary_json
+from .profile import DEFAULT_MAX_ENDPOINTS, Profile, ProfileFiles, ProfileSummary
 from .sources import parse_time_arg, profile_from_prometheus, profile_from_rate_csv
+from .store import save_profile
+from .summary import summarize
+from .summary import summary_json as _summary_json
+from .timestamps import format_duration, format_time
+from .window import peak_window
 
 __all__ = ["ImportReport", "add_import_arguments", "import_profile", "run_import", "default_output"]
 
@@ -28,9 +33,12 @@ class ImportReport:
     summary: ProfileSummary
     window: float | None = None
 
-    def json(self) -> dict:
-        """The ``--json`` document (summary_json)."""
-        return _summary_json(self.profile, self.window)
+    def json(self, intervals: bool = False) -> dict:
+        """The ``--json`` document: where the files went, then :func:`summary_json` (every interval only if asked)."""
+        f = self.files
+        files = {"rates": str(f.csv), "json": str(f.json), "mix": str(f.mix) if f.mix else None,
+                 "chart": str(f.chart) if f.chart else None}
+        return {"files": files, **_summary_json(self.profile, self.window, intervals=intervals)}
 
     def warnings(self) -> list[str]:
         """Malformed lines that were skipped (below the threshold): a count and the first few, for stderr."""
@@ -55,9 +63,19 @@ class ImportReport:
             f"at {format_time(s.peak_at)}",
             f"{pw.name}: {format_time(pw.start)} to {format_time(pw.end)}, {pw.rate:.2f} req/s",
         ]
+        if p.excluded:
+            read = p.excluded + p.total_requests
+            out.append(f"excluded: {p.excluded:.0f} requests ({p.excluded / read:.2%} of {read:.0f}) by "
+                       f"{', '.join(p.exclude)}; they are in neither the rate nor the mix")
         if s.top_endpoints:
             out.append("top endpoints:")
             out += [f"  {e.share:7.2%}  {e.method} {e.path}" for e in s.top_endpoints]
+            other = p.other_endpoints / p.classified if p.classified else 0.0
+            out.append(f"endpoints: {p.distinct_endpoints} distinct, {len(p.endpoints)} kept by name "
+                       f"(--max-endpoints {p.max_endpoints}); the rest: {other:.2%} of the requests")
+        if p.mix_interval is not None:
+            name = self.files.mix.name if self.files.mix else "the mix"
+            out.append(f"mix: per {format_duration(p.mix_interval)} block, {len(p.blocks)} blocks with requests ({name})")
         if p.unclassified:
             out.append(f"requests without a method/path (e.g. \"-\" or TLS probes): {p.unclassified:.0f}")
         if s.statuses:
@@ -75,6 +93,23 @@ def _duration(value: str) -> float:
     return seconds
 
 
+def _count(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return n
+
+
+def _pattern(value: str) -> str:
+    try:
+        return check_pattern(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _percent(value: str) -> float:
     if value.strip() in ("0", "0%"):
         return 0.0
@@ -89,8 +124,12 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("sources", nargs="*", metavar="SOURCE",
                    help="access logs (plain or gzip; rotated files are merged in time order) or one CSV rate series")
     p.add_argument("-o", "--output", default=None, metavar="FILE.csv",
-                   help="profile to write; NAME.json and NAME.png go next to it (default: scenarios/profiles/NAME.csv)")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+                   help="profile to write; NAME.mix.csv, NAME.json and NAME.png go next to it "
+                        "(default: scenarios/profiles/NAME.csv)")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as JSON (peak, windows, top endpoints, counts; not every interval)")
+    p.add_argument("--json-intervals", action="store_true",
+                   help="with the JSON summary, every interval too (implies --json; a day of 1 s is 86,400 rows)")
     p.add_argument("--interval", type=_duration, default=None,
                    help="bucket length (default: 1s for logs, the series step for CSV/Prometheus)")
     p.add_argument("--format", dest="fmt", default="auto", choices=("auto", *LOG_FORMATS, "csv"),
@@ -102,6 +141,17 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peak-window", type=_duration, default=None, metavar="DURATION",
                    help="length of the peak window (default: 1h, shorter for a shorter profile)")
     p.add_argument("--no-chart", dest="chart", action="store_false", help="do not draw NAME.png")
+    p.add_argument("--exclude", action="append", default=[], type=_pattern, metavar="GLOB",
+                   help="leave out endpoints matching GLOB (repeatable): a templated path ('/feed/*', '*.php') or "
+                        "'METHOD /path' ('HEAD /'); matched with and without the query string")
+    p.add_argument("--exclude-static", action="store_true",
+                   help="leave out static assets: .css .js .map, images (png jpg jpeg gif svg ico webp), "
+                        "fonts (woff woff2 ttf eot otf) and favicon.*")
+    p.add_argument("--max-endpoints", type=_count, default=DEFAULT_MAX_ENDPOINTS, metavar="N",
+                   help=f"endpoints kept by name, the rest summed as other (default: {DEFAULT_MAX_ENDPOINTS})")
+    p.add_argument("--mix-interval", type=_duration, default=None, metavar="DURATION",
+                   help="block length of the endpoint mix over time, NAME.mix.csv (default: 1m, or the "
+                        "shortest whole number of intervals of at least 1m)")
     prom = p.add_argument_group("Prometheus range query (instead of SOURCE files)")
     prom.add_argument("--prometheus", default=None, metavar="URL", help="Prometheus base URL, e.g. http://prom:9090")
     prom.add_argument("--query", default=None, help="PromQL giving requests per second, e.g. "
@@ -128,6 +178,9 @@ def import_profile(
     interval: float | None = None,
     json_fields: str | None = None,
     max_malformed: float = 0.01,
+    exclusion: Exclusion = NO_EXCLUSION,
+    mix_interval: float | None = None,
+    max_endpoints: int = DEFAULT_MAX_ENDPOINTS,
 ) -> Profile:
     """A profile from files: access logs, or a CSV rate series (detected, or ``fmt="csv"``)."""
     if not sources:
@@ -139,13 +192,17 @@ def import_profile(
     if is_csv:
         if len(sources) > 1:
             raise ConfigError(f"{sources[1]}: a CSV rate series is imported on its own; pass one CSV file")
-        return profile_from_rate_csv(sources[0], interval=interval, max_malformed=max_malformed)
+        return profile_from_rate_csv(sources[0], interval=interval, max_malformed=max_malformed, exclusion=exclusion,
+                                     mix_interval=mix_interval, max_endpoints=max_endpoints)
     return profile_from_logs(sources, fmt=fmt, interval=interval or 1.0, json_fields=json_fields,
-                             max_malformed=max_malformed)
+                             max_malformed=max_malformed, exclusion=exclusion, mix_interval=mix_interval,
+                             max_endpoints=max_endpoints)
 
 
 def run_import(args: argparse.Namespace) -> ImportReport:
     """Everything ``loadkit profile import`` does except printing: read, build, write the files, summarise."""
+    exclusion = Exclusion(tuple(args.exclude), args.exclude_static)
+    options = {"exclusion": exclusion, "mix_interval": args.mix_interval, "max_endpoints": args.max_endpoints}
     if args.prometheus:
         if args.sources:
             raise ConfigError("profile import: pass SOURCE files or --prometheus, not both")
@@ -154,15 +211,19 @@ def run_import(args: argparse.Namespace) -> ImportReport:
         start = parse_time_arg(args.start, flag="--start")
         end = parse_time_arg(args.end, flag="--end")
         profile = profile_from_prometheus(args.prometheus, args.query, start, end, step=args.step,
-                                          interval=args.interval, timeout=args.timeout)
+                                          interval=args.interval, timeout=args.timeout, **options)
     else:
         if args.query or args.start:
             raise ConfigError("--query/--start are for --prometheus URL; pass it, or drop them")
         profile = import_profile(args.sources, fmt=args.fmt, interval=args.interval, json_fields=args.json_fields,
-                                 max_malformed=args.max_malformed)
+                                 max_malformed=args.max_malformed, **options)
     if args.peak_window:
-        from dataclasses import replace
-
+        try:
+            peak_window(profile, args.peak_window)
+        except ValueError as exc:
+            hint = (f"; pass a multiple of the {format_duration(profile.mix_interval)} --mix-interval"
+                    if profile.mix_interval and args.peak_window <= profile.duration else "")
+            raise ConfigError(f"--peak-window {format_duration(args.peak_window)}: {exc}{hint}") from None
         profile = replace(profile, peak_window_length=args.peak_window)
     out = Path(args.output) if args.output else default_output(args.sources, bool(args.prometheus))
     files = save_profile(profile, out, chart=args.chart, window=args.peak_window)

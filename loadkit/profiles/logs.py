@@ -20,9 +20,11 @@ from operator import itemgetter
 from typing import Any
 
 from ..errors import ConfigError, Problem
-from .profile import Malformed, Profile, SourceInfo, build_profile, format_duration
+from .exclude import NO_EXCLUSION, Exclusion
+from .mix import resolve_mix_interval
+from .profile import DEFAULT_MAX_ENDPOINTS, Malformed, Profile, SourceInfo, build_profile
 from .templates import endpoint_of_request
-from .timestamps import _cache, _cached_time, _iso_cached, parse_timestamp
+from .timestamps import _cache, _cached_time, _iso_cached, format_duration, parse_timestamp
 
 __all__ = [
     "LOG_FORMATS",
@@ -284,11 +286,15 @@ def profile_from_logs(
     interval: float = 1.0,
     json_fields: str | Mapping[str, str] | None = None,
     max_malformed: float = 0.01,
+    exclusion: Exclusion = NO_EXCLUSION,
+    mix_interval: float | None = None,
+    max_endpoints: int = DEFAULT_MAX_ENDPOINTS,
 ) -> Profile:
     """Build a profile from access logs in one streaming pass (rotated files merged in time order).
 
     Empty files among several are skipped (a just-rotated ``access.log``); one empty file, binary
     junk, an unknown format or more malformed lines than ``max_malformed`` raise ConfigError.
+    Requests ``exclusion`` matches are counted and left out of everything else.
     """
     if fmt not in ("auto", *LOG_FORMATS):
         raise ConfigError(f"--format: expected auto, combined, common, jsonl or csv, got {fmt!r}")
@@ -319,28 +325,38 @@ def profile_from_logs(
                for s in sniffs]
     records = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=itemgetter(0))
 
+    mix_interval = resolve_mix_interval(interval, mix_interval)
+    per_block = round(mix_interval / interval)  # whole intervals, and log intervals start on the epoch grid
     buckets: dict[int, int] = {}
-    endpoints: dict[tuple[str, str], int] = {}
+    blocks: dict[int, dict[tuple[str, str], int]] = {}  # mix block -> endpoint -> requests
     statuses: dict[str, int] = {}
-    unclassified = 0
-    request_cache: dict[str, tuple[str, str] | None] = {}
-    bget, eget, sget, rget = buckets.get, endpoints.get, statuses.get, request_cache.get
-    last_t, idx = -1.0, 0
+    unclassified = excluded = 0
+    request_cache: dict[str, tuple[str, str] | None | bool] = {}
+    bget, sget, rget = buckets.get, statuses.get, request_cache.get
+    last_t, idx, block, counts = -1.0, 0, None, {}
     for t, request, status in records:
-        if t != last_t:
-            idx, last_t = int(t // interval), t
-        buckets[idx] = bget(idx, 0) + 1
-        statuses[status] = sget(status, 0) + 1
         ep = rget(request, False)
         if ep is False:
             ep = endpoint_of_request(request)
+            if ep is not None and exclusion and exclusion(ep):
+                ep = True  # excluded
             if len(request_cache) > 65536:
                 request_cache.clear()
             request_cache[request] = ep
+        if ep is True:
+            excluded += 1
+            continue
+        if t != last_t:
+            idx, last_t = int(t // interval), t
+            if idx // per_block != block:
+                block = idx // per_block
+                counts = blocks.setdefault(block, {})
+        buckets[idx] = bget(idx, 0) + 1
+        statuses[status] = sget(status, 0) + 1
         if ep is None:
             unclassified += 1
         else:
-            endpoints[ep] = eget(ep, 0) + 1  # type: ignore[index]
+            counts[ep] = counts.get(ep, 0) + 1  # type: ignore[index]
 
     total_lines = sum(tally.lines.values())
     bad = sum(tally.bad.values())
@@ -354,4 +370,5 @@ def profile_from_logs(
     sources = [SourceInfo(s.path, _source_name(s), tally.lines.get(s.path, 0), tally.bad.get(s.path, 0))
                for s in sniffs]
     what = ", ".join(str(p) for p in paths)
-    return build_profile(interval, buckets, endpoints, statuses, sources, tally.examples, unclassified, what=what)
+    return build_profile(interval, buckets, blocks, mix_interval, statuses, sources, tally.examples, unclassified,
+                         what=what, excluded=excluded, exclusion=exclusion, max_endpoints=max_endpoints)

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError, Problem, RunError
 from ..units import parse_duration
+from .exclude import NO_EXCLUSION, Exclusion
 from .logs import open_text, sniff
-from .profile import Malformed, Profile, SourceInfo, build_profile, format_duration, format_time
+from .mix import block_of, resolve_mix_interval
+from .profile import DEFAULT_MAX_ENDPOINTS, Malformed, Profile, SourceInfo, build_profile
 from .templates import split_endpoint, template_path
-from .timestamps import parse_timestamp
+from .timestamps import format_duration, format_time, parse_timestamp
 
 __all__ = ["RatePoint", "profile_from_rate_csv", "profile_from_prometheus", "parse_time_arg", "profile_from_points"]
 
@@ -57,8 +59,14 @@ def profile_from_points(
     interval: float | None = None,
     malformed: Iterable[Malformed] = (),
     what: str = "the series",
+    exclusion: Exclusion = NO_EXCLUSION,
+    mix_interval: float | None = None,
+    max_endpoints: int = DEFAULT_MAX_ENDPOINTS,
 ) -> Profile:
-    """Bucket rate samples into intervals of ``interval`` (default: the step), starting at the first sample."""
+    """Bucket rate samples into intervals of ``interval`` (default: the step), starting at the first sample.
+
+    Samples of an endpoint ``exclusion`` matches are counted as excluded and left out.
+    """
     if not points:
         raise ConfigError(f"{what}: no data points; nothing to import")
     step = step or _infer_step(p.t for p in points) or interval
@@ -69,26 +77,39 @@ def profile_from_points(
     if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6:
         raise ConfigError(f"{what}: --interval {format_duration(interval)} must be a multiple of the series step "
                           f"{format_duration(step)}; use --interval {format_duration(step)} or a multiple")
+    mix_interval = resolve_mix_interval(interval, mix_interval)
     origin = min(p.t for p in points)
     buckets: dict[int, float] = {}
-    endpoints: dict[tuple[str, str], float] = {}
+    blocks: dict[int, dict[tuple[str, str], float]] = {}
     statuses: dict[str, float] = {}
-    unclassified = 0.0
+    unclassified = excluded = 0.0
     for p in points:
         n = p.rate * step
+        if p.endpoint is not None and exclusion and exclusion(p.endpoint):
+            excluded += n
+            continue
         i = math.floor((p.t - origin) / interval + 1e-9)
         buckets[i] = buckets.get(i, 0.0) + n
         if p.endpoint is None:
             unclassified += n
         else:
-            endpoints[p.endpoint] = endpoints.get(p.endpoint, 0.0) + n
+            counts = blocks.setdefault(block_of(origin + i * interval, mix_interval), {})
+            counts[p.endpoint] = counts.get(p.endpoint, 0.0) + n
         if p.status is not None:
             statuses[p.status] = statuses.get(p.status, 0.0) + n
-    return build_profile(interval, buckets, endpoints, statuses, sources, malformed,
-                         unclassified if endpoints else 0.0, what=what, origin=origin)
+    return build_profile(interval, buckets, blocks, mix_interval, statuses, sources, malformed,
+                         unclassified if blocks else 0.0, what=what, origin=origin, excluded=excluded,
+                         exclusion=exclusion, max_endpoints=max_endpoints)
 
 
-def profile_from_rate_csv(path: str, interval: float | None = None, max_malformed: float = 0.01) -> Profile:
+def profile_from_rate_csv(
+    path: str,
+    interval: float | None = None,
+    max_malformed: float = 0.01,
+    exclusion: Exclusion = NO_EXCLUSION,
+    mix_interval: float | None = None,
+    max_endpoints: int = DEFAULT_MAX_ENDPOINTS,
+) -> Profile:
     """A profile from a CSV ``timestamp,rate[,endpoint]`` (ISO 8601 or epoch seconds; header optional)."""
     sniff(path, "csv")  # binary junk and empty files get the same one-line errors as logs
     points: list[RatePoint] = []
@@ -126,7 +147,8 @@ def profile_from_rate_csv(path: str, interval: float | None = None, max_malforme
             f"--max-malformed {max_malformed:.2%}; expected timestamp (ISO 8601 or epoch seconds),rate "
             f"(requests/s, >= 0)[,endpoint like 'GET /tickets/42']; this one reads {bad[0].text!r}")])
     return profile_from_points(points, [SourceInfo(path, "csv", rows, bad_count)], interval=interval,
-                               malformed=bad, what=path)
+                               malformed=bad, what=path, exclusion=exclusion, mix_interval=mix_interval,
+                               max_endpoints=max_endpoints)
 
 
 def parse_time_arg(value: str, now: float | None = None, flag: str = "--start") -> float:
@@ -183,6 +205,9 @@ def profile_from_prometheus(
     step: float | None = None,
     interval: float | None = None,
     timeout: float = 30.0,
+    exclusion: Exclusion = NO_EXCLUSION,
+    mix_interval: float | None = None,
+    max_endpoints: int = DEFAULT_MAX_ENDPOINTS,
 ) -> Profile:
     """A profile from ``/api/v1/query_range``; the query must return requests per second.
 
@@ -230,4 +255,5 @@ def profile_from_prometheus(
                           f"check the query ({query!r}) and the time range")
     source = SourceInfo(f"{base} query={query}", "prometheus", len(seen) + bad_count, bad_count)
     return profile_from_points(list(seen.values()), [source], step=step, interval=interval, malformed=bad,
-                               what="--prometheus")
+                               what="--prometheus", exclusion=exclusion, mix_interval=mix_interval,
+                               max_endpoints=max_endpoints)

@@ -1,17 +1,18 @@
 """Timestamps of access logs and rate series: ISO 8601, CLF (``10/Oct/2000:13:55:36 -0700``) and epoch numbers.
 
 Parsed once per distinct string (a log's timestamp changes at most once a second, so a small
-cache hits almost always).
+cache hits almost always). Also how profile files write times, durations and numbers, so every
+file of a profile spells them the same way.
 """
 
 from __future__ import annotations
 
 import calendar
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["parse_timestamp"]
+__all__ = ["parse_timestamp", "format_time", "format_duration", "plain_number"]
 
 _CLF_TIME = re.compile(r"(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?: ([+-])(\d{2}):?(\d{2}))?$")
 _MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
@@ -97,3 +98,30 @@ def _iso_cached(text: str) -> float:
     return _cached_time(text, _iso_epoch)
 
 
+
+
+def format_time(t: float) -> str:
+    """ISO 8601 UTC with a ``Z``; milliseconds only when not on a whole second, so most rows stay short."""
+    ms = round(t * 1000)
+    secs, frac = divmod(ms, 1000)
+    text = datetime.fromtimestamp(secs, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{frac:03d}Z" if frac else "Z")
+
+
+def format_duration(seconds: float) -> str:
+    """``3600`` -> ``1h``, ``600`` -> ``10m``, ``45`` -> ``45s``, ``85039`` -> ``23h37m19s``: peak window names."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)}h"
+    if seconds > 3600 and float(seconds).is_integer():
+        h, rest = divmod(int(seconds), 3600)
+        m, sec = divmod(rest, 60)
+        return f"{h}h" + (f"{m}m" if m or sec else "") + (f"{sec}s" if sec else "")
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"
+
+
+def plain_number(x: float) -> int | float:
+    """Integers stay integers in the files (diff-friendly); other values keep 6 decimals."""
+    x = float(x)
+    return int(x) if x.is_integer() else round(x, 6)

@@ -81,10 +81,12 @@ def finish_manifest(manifest: dict, scenario: Scenario, started: float, ended: f
         ran = t < ended
         st["start"], st["end"] = (t, min(t + st["duration_s"], ended)) if ran else (None, None)
         t += st["duration_s"]
-    if scenario.load.open and scenario.load.open.unmapped:
-        manifest.setdefault("warnings", []).append(
-            "profile endpoints with no request in map: " + ", ".join(
-                f"{e} ({sh:.1%})" for e, sh in scenario.load.open.unmapped[:10]))
+    o = scenario.load.open
+    if o is not None:
+        manifest.setdefault("warnings", []).extend(getattr(o, "warnings", ()))
+        if o.unmapped:
+            manifest["warnings"].append("profile endpoints with no request in map: " + ", ".join(
+                f"{e} ({sh:.1%})" for e, sh in o.unmapped[:10]))
     manifest.update({"status": status, "reason": reason, "end": iso(ended), "duration_s": round(ended - started, 3),
                      "samples": samples, "workers": workers,
                      "locust_totals": {"requests": locust_requests, "failures": locust_failures}})

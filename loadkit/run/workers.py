@@ -212,6 +212,9 @@ class MasterEngine:
         deadline = self.clock() + 15.0
         while len(self.receiver.done) < self.workers and self.clock() < deadline:
             gevent.sleep(0.1)
+        sent = sum(self.receiver.done.values())  # a worker's final statistics follow its last rows: wait for them
+        while self.env.stats.total.num_requests < sent and self.clock() < deadline:
+            gevent.sleep(0.05)
         self.runner.quit()
         if len(self.receiver.done) < self.workers:
             silent = [w for w in self.receiver.produced if w not in self.receiver.done]

@@ -67,6 +67,7 @@ class OpenLoad:
     unmapped: tuple[tuple[str, float], ...] = ()  # profile endpoints with no request, and their share
     mixes: tuple[MixBlock, ...] = ()  # a mix that changes along the schedule (replay); empty: ``mix`` throughout
     unmapped_mode: str = ""  # replay: "redistribute" or "drop" the unmapped share; "" when nothing is unmapped
+    warnings: tuple[str, ...] = ()  # replay: what it could not do as recorded (a format-1 profile's whole-log mix...)
 
     @property
     def duration(self) -> float:

@@ -22,7 +22,6 @@ from loadkit.profiles import (
     profile_from_logs,
     run_import,
     sniff,
-    summary_json,
     template_path,
 )
 
@@ -134,11 +133,15 @@ def test_saved_profile_loads_back(tmp_path):
     rows = files.csv.read_text().splitlines()
     assert rows[0] == "start,requests,rate" and rows[1] == f"2024-05-01T10:00:00Z,{curve[0]},{curve[0]}"
     doc = json.loads(files.json.read_text())
-    assert doc["format"] == "loadkit-profile/1" and doc["interval_s"] == 1 and doc["rates"] == "helpdesk.csv"
+    assert doc["format"] == "loadkit-profile/2" and doc["interval_s"] == 1 and doc["rates"] == "helpdesk.csv"
+    assert doc["mix"] == "helpdesk.mix.csv" and doc["mix_interval_s"] == 60 and files.mix == files.csv.with_name(
+        "helpdesk.mix.csv")
     back = load_profile(files.json)
     assert back.requests == profile.requests and back.start == profile.start
     assert [(e.method, e.path, e.requests) for e in back.endpoints] == [
         (e.method, e.path, e.requests) for e in profile.endpoints]
+    assert back.blocks == profile.blocks and back.mix_interval == 60
+    assert load_profile(files.mix).blocks == profile.blocks  # any of the files names the profile
 
 
 def test_common_format_and_out_of_order_lines(tmp_path):
@@ -266,17 +269,24 @@ def test_import_command_json_summary_and_chart(tmp_path):
     log = write(tmp_path / "access.log.1", lines)
     report = run_import(parse([str(log), "-o", str(tmp_path / "profiles" / "helpdesk.csv"), "--json"]))
     doc = json.loads(json.dumps(report.json()))
-    assert list(doc) == ["intervals", "peak_rate", "peak_window", "endpoints"]
-    assert all(list(i) == ["start", "requests", "rate"] for i in doc["intervals"])
-    assert list(doc["peak_window"]) == ["start", "end"]
-    assert all(list(e) == ["method", "path", "share"] for e in doc["endpoints"])
-    assert [i["requests"] for i in doc["intervals"]] == curve
-    assert doc["peak_rate"] == max(curve)
-    assert doc == summary_json(report.profile)
-    # 120 s profile: the default window is the largest standard one that fits twice (1 min)
-    best = max(range(len(curve) - 59), key=lambda i: (sum(curve[i:i + 60]), -i))
+    assert doc["files"]["mix"] == str(tmp_path / "profiles" / "helpdesk.mix.csv")
+    assert doc["format"] == "loadkit-profile/2" and doc["intervals"] == 120 and "rates" not in doc
+    assert doc["requests"] == sum(curve) and doc["peak_rate"] == max(curve)
+    assert doc["counts"]["endpoints"] == len(endpoints) == doc["counts"]["distinct_endpoints"]
+    assert doc["counts"]["excluded"] == 0 and doc["counts"]["malformed"] == 0
+    total = sum(endpoints.values())
+    assert [(e["method"], e["path"], e["requests"]) for e in doc["top_endpoints"]] == [
+        (m, p, n) for (m, p), n in sorted(endpoints.items(), key=lambda kv: (-kv[1], kv[0]))]
+    assert doc["top_endpoints"][0]["share"] == round(endpoints[("GET", "/tickets/{id}")] / total, 6)
+    # 120 s profile: the default window is the largest standard one that fits twice (1 min); with a mix per
+    # minute it is one of the two whole minutes
+    best = max((0, 60), key=lambda i: (sum(curve[i:i + 60]), -i))
     assert report.summary.peak_window.name == "peak-1m"
     assert doc["peak_window"]["start"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(T0 + best))
+    assert [w["name"] for w in doc["windows"]] == ["peak-1m"]
+    with_rates = report.json(intervals=True)
+    assert [i["requests"] for i in with_rates["rates"]] == curve
+    assert all(list(i) == ["start", "requests", "rate"] for i in with_rates["rates"])
     png = report.files.chart
     assert png == tmp_path / "profiles" / "helpdesk.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -285,6 +295,7 @@ def test_import_command_json_summary_and_chart(tmp_path):
     assert matplotlib.image.imread(png).shape[:2] == (400, 1000)
     text = "\n".join(report.lines())
     assert "peak-1m" in text and "GET /tickets/{id}" in text and report.warnings() == []
+    assert "mix: per 1m block, 2 blocks with requests (helpdesk.mix.csv)" in text
 
 
 def test_import_command_flags(tmp_path):

@@ -227,6 +227,7 @@ def test_replay_of_an_imported_profile_scaled_and_time_compressed(standin, tmp_p
           scale: 1.5
           speedup: 10
           map: {"GET /faq/search?q={q}": faq, "GET /tickets/{id}": ticket}
+          unmapped: redistribute               # POST /tickets (10 %) has no request
         checks: ["error_rate < 1%"]
         """)
     assert main(["run", path, "--host", standin.url, "--out", str(tmp_path / "r"), "--quiet"]) == 0

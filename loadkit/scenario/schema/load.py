@@ -1,21 +1,20 @@
-"""Scenario section ``load:``: stages, the spike/step/soak shorthands, and the open model (arrival, replay)."""
+"""Scenario section ``load:``: stages, the spike/step/soak shorthands, and the open model (arrival; replay in :mod:`.replay`)."""
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from typing import Any
 
 from ...errors import ConfigError
-from ...units import parse_duration
 from ..locustfile import shape_classes
-from ..model import Load, LocustUserRef, OpenLoad, Segment, ShapeRef, Stage, YamlUser
+from ..model import Load, LocustUserRef, OpenLoad, Segment, ShapeRef, Stage
 from ..source import Path
-from .reader import Reader, _kind
+from .reader import _kind
+from .replay import ReplaySection
 
 
-class LoadSection(Reader):
+class LoadSection(ReplaySection):
     """``load:``: how many users (closed model) or requests per second (open model), for how long."""
 
     _LOAD_KINDS = ("stages", "spike", "step", "soak", "arrival", "replay")
@@ -23,7 +22,7 @@ class LoadSection(Reader):
     def load(self, value: Any, path: Path, users: tuple = ()) -> Load | None:
         d = self.mapping(value, path, {"stages", "users", "spawn_rate", "duration", "warmup", "spike", "step",
                                        "soak", "arrival", "replay", "window", "scale", "speedup", "map",
-                                       "concurrency", "arrivals", "shape", "locust_shape"})
+                                       "unmapped", "concurrency", "arrivals", "shape", "locust_shape"})
         if d is None:
             return None
         if "shape" in d:
@@ -33,11 +32,12 @@ class LoadSection(Reader):
             self.err(path, "expected exactly one load: stages, users/duration, spike, step, soak, arrival or replay")
             return None
         kind = kinds[0]
+        replay_keys = {"window", "scale", "speedup", "map", "unmapped"}
         allowed = {"arrival": {"concurrency", "arrivals"},
-                   "replay": {"concurrency", "arrivals", "window", "scale", "speedup", "map"}}.get(kind, set())
-        extra = sorted(({"concurrency", "arrivals", "window", "scale", "speedup", "map"} - allowed) & set(d))
+                   "replay": {"concurrency", "arrivals", *replay_keys}}.get(kind, set())
+        extra = sorted(({"concurrency", "arrivals", *replay_keys} - allowed) & set(d))
         for key in extra:
-            where = "replay" if key in ("window", "scale", "speedup", "map") else "arrival or replay"
+            where = "replay" if key in replay_keys else "arrival or replay"
             self.err(path + (key,), f"{key!r} applies to {where} loads")
         if extra:
             return None
@@ -197,76 +197,6 @@ class LoadSection(Reader):
             return None
         opts = self.open_options(d, path, max(max(s.rate_start, s.rate_end) for s in segments))
         return None if opts is None else OpenLoad(tuple(segments), opts[0], opts[1], (), "arrival")
-
-    def load_replay(self, d: dict, path: Path, users: tuple) -> OpenLoad | None:
-        from ...profiles import load_profile, peak_window
-
-        p = path + ("replay",)
-        resolved = self.resolve_file(str(d["replay"]))
-        if resolved is None:
-            self.err(p, f"profile {d['replay']!r} not found (make one with loadkit profile import)")
-            return None
-        try:
-            profile = load_profile(resolved)
-        except ConfigError as exc:
-            self.err(p, f"cannot read profile: {exc}")
-            return None
-        scale = self.number(d.get("scale", 1), path + ("scale",), 0.000001)
-        speedup = self.number(d.get("speedup", 1), path + ("speedup",), 0.000001)
-        window = str(d.get("window", "full"))
-        if scale is None or speedup is None:
-            return None
-        start, end = profile.start, profile.end
-        if window.startswith("peak"):
-            length = None
-            if window != "peak":
-                try:
-                    length = parse_duration(window.removeprefix("peak-"))
-                except ValueError:
-                    self.err(path + ("window",), f"expected full, peak or peak-DURATION (peak-1h, peak-10m), got {window!r}")
-                    return None
-            pw = peak_window(profile, length)
-            start, end = pw.start, pw.end
-        elif window != "full":
-            self.err(path + ("window",), f"expected full, peak or peak-DURATION (peak-1h, peak-10m), got {window!r}")
-            return None
-        i0 = int(round((start - profile.start) / profile.interval))
-        i1 = int(round((end - profile.start) / profile.interval))
-        rates = [r * scale for r in profile.rates[i0:i1]]
-        if not rates or sum(rates) <= 0:
-            self.err(p, f"the {window} window of the profile holds no requests")
-            return None
-        segments = tuple(Segment(profile.interval / speedup, r, r) for r in rates)
-        mix, unmapped = self.replay_mix(d.get("map"), path + ("map",), profile, users)
-        opts = self.open_options(d, path, max(rates))
-        if opts is None or mix is None:
-            return None
-        source = f"{resolved.name} {window} x{scale:g} speedup {speedup:g}"
-        return OpenLoad(segments, opts[0], opts[1], mix, source, unmapped)
-
-    def replay_mix(self, value: Any, path: Path, profile: Any, users: tuple):
-        """Request weights from the profile's endpoint shares, through ``map: {"GET /x/{id}": request-name}``."""
-        names = {r.name for u in users if isinstance(u, YamlUser) for r in u.requests}
-        shares = {f"{e.method} {e.path}": e.share for e in profile.endpoints}
-        if value is None:
-            return (), tuple(sorted(shares.items(), key=lambda kv: -kv[1]))
-        if not isinstance(value, dict):
-            self.err(path, f"expected a mapping of profile endpoints to request names, got {_kind(value)}")
-            return None, ()
-        weights: dict[str, float] = {}
-        for endpoint, name in value.items():
-            if endpoint not in shares:
-                close = difflib.get_close_matches(str(endpoint), list(shares), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                self.err(path + (endpoint,), f"endpoint {endpoint!r} is not in the profile{hint}")
-            elif name not in names:
-                self.err(path + (endpoint,), f"request {name!r} is not defined (requests: {', '.join(sorted(names))})")
-            else:
-                weights[name] = weights.get(name, 0.0) + shares[endpoint]
-        unmapped = tuple(sorted(((e, sh) for e, sh in shares.items() if e not in value), key=lambda kv: -kv[1]))
-        if not weights:
-            return None, unmapped
-        return tuple(sorted(weights.items())), unmapped
 
     # -- a locustfile's LoadTestShape --------------------------------------------------------------------
     SHAPE_LIMIT_S = 3600.0
