@@ -36,6 +36,8 @@ INFLIGHT = "in flight at end of run"
 #: No completion for this long (and at least 10 median latencies) while requests are in flight is a stall.
 STALL_MIN_S = 3.0
 STALL_BIN_S = 0.25
+TRACKED_ERRORS = 50  # error texts followed bin by bin; beyond, "other"
+TIMELINE_ERRORS = 5  # kinds charted, the rest summed as "other"
 #: An open-model start later than this after its scheduled time is late.
 LATE_S = 0.1
 MAX_BINS = 400
@@ -146,6 +148,7 @@ class Timeline:
     p50: tuple[float | None, ...]
     p95: tuple[float | None, ...]
     p99: tuple[float | None, ...]
+    errors: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (error text, failures per bin): the top kinds, then "other"
 
     def to_json(self) -> dict:
         def r(v: tuple[float | None, ...]) -> list[float | None]:
@@ -153,12 +156,14 @@ class Timeline:
 
         return {"start": self.start, "bin_s": self.bin_s, "requests": list(self.requests),
                 "failures": list(self.failures), "completed": list(self.completed),
-                "p50": r(self.p50), "p95": r(self.p95), "p99": r(self.p99)}
+                "p50": r(self.p50), "p95": r(self.p95), "p99": r(self.p99),
+                "errors": [{"error": e, "counts": list(c)} for e, c in self.errors]}
 
     @classmethod
     def from_json(cls, d: dict) -> Timeline:
         return cls(float(d["start"]), float(d["bin_s"]), tuple(d["requests"]), tuple(d["failures"]),
-                   tuple(d["completed"]), tuple(d["p50"]), tuple(d["p95"]), tuple(d["p99"]))
+                   tuple(d["completed"]), tuple(d["p50"]), tuple(d["p95"]), tuple(d["p99"]),
+                   tuple((str(e["error"]), tuple(e["counts"])) for e in d.get("errors", [])))
 
 
 @dataclass(frozen=True)
@@ -342,6 +347,7 @@ class SummaryBuilder:
         self.tl_fail = np.zeros(self.tl_n, np.int64)
         self.tl_done = np.zeros(self.tl_n, np.int64)
         self.tl_hist = np.zeros(self.tl_n * NBINS, np.int64)  # one row of log bins per time bin
+        self.tl_err: dict[str, np.ndarray] = {}  # failures per bin of the first TRACKED_ERRORS texts, the rest: ""
         self.st_n = max(1, math.ceil((self.re - self.rs) / STALL_BIN_S) + 1)
         self.st_start = np.zeros(self.st_n, np.int64)
         self.st_done = np.zeros(self.st_n, np.int64)
@@ -423,6 +429,15 @@ class SummaryBuilder:
         for row in table.group_by(["code", "error"]).aggregate([([], "count_all")]).to_pylist():
             method, name = self._names[int(row["code"])]
             self.errors[(self._key(method, name), str(row["error"]))] += int(row["count_all"])
+        err = _dict(pc.take(batch.column("error"), pa.array(idx)))
+        texts = err.dictionary.to_pylist()
+        ts = _np(batch.column("ts"))[idx]
+        b = np.clip(((ts - self.rs) // self.tl_bin).astype(np.int64), 0, self.tl_n - 1)
+        ci = err.indices.to_numpy(zero_copy_only=False)
+        for code, text in enumerate(texts):
+            key = text if text in self.tl_err or len(self.tl_err) < TRACKED_ERRORS else ""
+            counts = self.tl_err.setdefault(key, np.zeros(self.tl_n, np.int64))
+            counts += np.bincount(b[ci == code], minlength=self.tl_n)
         if len(self.errors) > 10_000:  # a distinct text per request (ids in messages): keep the frequent ones
             self.errors = Counter(dict(self.errors.most_common(1_000)))
 
@@ -502,9 +517,15 @@ class SummaryBuilder:
                       {g: v.stats(run_seconds) for g, v in self.gall.items()})
         errors = tuple((endpoint_key(*names[k]), e, n) for (k, e), n in self.errors.most_common(self.top_errors))
         window = self.total_win.stats(seconds)
+        ranked = sorted(((t, c) for t, c in self.tl_err.items() if t), key=lambda tc: -int(tc[1].sum()))
+        rest = sum((c for _, c in ranked[TIMELINE_ERRORS:]), self.tl_err.get("", np.zeros(self.tl_n, np.int64)))
+        err_bins = [(t, tuple(int(x) for x in c)) for t, c in ranked[:TIMELINE_ERRORS]]
+        if int(np.asarray(rest).sum()):
+            err_bins.append((f"other ({len(self.tl_err) - len(err_bins)} more kinds)",
+                             tuple(int(x) for x in np.asarray(rest))))
         timeline = Timeline(self.rs, self.tl_bin, tuple(int(x) for x in self.tl_req),
                             tuple(int(x) for x in self.tl_fail), tuple(int(x) for x in self.tl_done),
-                            *_bin_quantiles(self.tl_hist.reshape(self.tl_n, NBINS)))
+                            *_bin_quantiles(self.tl_hist.reshape(self.tl_n, NBINS)), tuple(err_bins))
         om = None
         if self.plan is not None:
             p = self.plan

@@ -31,6 +31,7 @@ from ..redact import Redactor
 from ..scenario.locustfile import import_locust_class, locust_options
 from ..scenario.model import LocustUserRef, Scenario
 from .capture import SampleBuffer, attach_recorder
+from .exceptions import ExceptionLog
 from .guard import Guard
 from .health import HealthMonitor
 from .openmodel import Schedule
@@ -134,6 +135,8 @@ class LocalEngine:
             self.runner = self.env.create_local_runner()
             self.buffer = SampleBuffer(redactor=redactor)
             attach_recorder(self.env.events, self.buffer)
+            self.exceptions = ExceptionLog(redactor)
+            self.exceptions.attach(self.env.events)
             self.health = HealthMonitor("local", lambda: self.runner.user_count, lambda: len(guard.inflight),
                                         on_health, clock)
             fire_init(self.env)

@@ -37,7 +37,6 @@ from ..status import Outcome, RunStatus
 from .abort import LiveWindow
 from .capture import PartWriter
 from .engine import Engine, LocalEngine
-from .exceptions import locust_exceptions
 from .guard import Guard, activated
 from .health import write_health
 from .manifest import (
@@ -283,13 +282,16 @@ class LoadRun:
                                 groups=s.groups)
         finish_manifest(manifest, s, started, ended, status, self.redact.text(reason), samples, requests, failures,
                         o.workers)
-        if guard.refused:
-            manifest["refused"] = dict(guard.refused)
+        refused = dict(guard.refused)
+        for host, n in getattr(getattr(engine, "receiver", None), "refused", {}).items():
+            refused[host] = refused.get(host, 0) + n
+        if refused:
+            manifest["refused"] = refused
         body = summary.to_json()
         body["window"]["warmup_s"] = warmup
         body["metrics"] = metrics_summary(self.paths, self._specs, summary)
         body["generator"] = health_summary(self.paths, window).to_json()
-        body["exceptions"] = locust_exceptions(engine.runner, self.redact) if engine is not None else []
+        body["exceptions"] = engine.exceptions.rows() if engine is not None else []
         write_json(self.paths.summary, body)
         write_json(self.paths.manifest, manifest)
         write_rates(self.paths, summary)

@@ -37,6 +37,7 @@ from ..runfolder import SCHEMA
 from ..scenario.model import Scenario
 from .capture import SampleBuffer, attach_recorder
 from .engine import SPAWN_TIMEOUT_S, build_environment, fire_init, listener_scope
+from .exceptions import ExceptionLog
 from .guard import Guard, activated
 from .health import HealthMonitor
 from .users import user_timeouts
@@ -64,6 +65,8 @@ class WorkerShipper:
     def __init__(self, environment: Any, guard: Guard, redactor: Redactor, interval: float = 1.0):
         self.env, self.guard = environment, guard
         self.buffer = SampleBuffer(worker=environment.runner.client_id, redactor=redactor)
+        self.exceptions = ExceptionLog(redactor)
+        self.exceptions.attach(environment.events)
         self.sent = self.seq = 0
         self.health: tuple | None = None
         attach_recorder(environment.events, self.buffer)
@@ -94,7 +97,8 @@ class WorkerShipper:
 
     def _on_stop(self, **_: Any) -> None:
         self._ship()
-        self.env.runner.send_message(DONE, {"sent": self.sent, "refused": dict(self.guard.refused)})
+        self.env.runner.send_message(DONE, {"sent": self.sent, "refused": dict(self.guard.refused),
+                                            "exceptions": self.exceptions.rows()})
 
 
 class MasterReceiver:
@@ -108,6 +112,7 @@ class MasterReceiver:
         self.done: dict[str, int] = {}
         self.refused: dict[str, int] = {}
         self.inflight: dict[str, tuple[float, list[float]]] = {}  # worker → (when, ages then)
+        self.exceptions = ExceptionLog()
         environment.runner.register_message(ROWS, self._on_rows)
         environment.runner.register_message(TICK, self._on_tick)
         environment.runner.register_message(DONE, self._on_done)
@@ -129,6 +134,7 @@ class MasterReceiver:
         self.done[msg.node_id] = int(msg.data["sent"])
         for host, n in (msg.data.get("refused") or {}).items():
             self.refused[host] = self.refused.get(host, 0) + int(n)
+        self.exceptions.merge(msg.data.get("exceptions") or [])
 
     def ages(self, now: float) -> np.ndarray:
         """Ages of the requests in flight on every worker, as of its last tick."""
@@ -159,6 +165,7 @@ class MasterEngine:
         self.env, _ = build_environment(scenario, seed=seed)
         self.runner = self.env.create_master_runner("127.0.0.1", _free_port())
         self.receiver = MasterReceiver(self.env, on_batch, on_health)
+        self.exceptions = self.receiver.exceptions
         fire_init(self.env)
         self._procs: list[subprocess.Popen] = []
         self._closed = False
