@@ -8,31 +8,44 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["parse_duration", "parse_latency_ms", "parse_percent", "format_value", "kind_of_key"]
+__all__ = ["MAX_DURATION_S", "parse_duration", "parse_latency_ms", "parse_percent", "format_value", "kind_of_key"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
+#: The longest duration anything in a scenario may last: 30 days (a soak test is long, never endless).
+MAX_DURATION_S = 30 * 86_400.0
+
+
 def parse_duration(value: object) -> float:
     """Seconds from ``1.5``, ``"30s"``, ``"5m"``, ``"1h"``, ``"250ms"``; ``ValueError`` otherwise.
 
-    Compound forms such as ``1m30s`` are accepted too, as k6 users write them.
+    Compound forms such as ``1m30s`` are accepted too, as k6 users write them. Not-a-number,
+    infinity and anything longer than 30 days are refused: a run must end.
     """
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30s, 5m or 1h")
+    seconds: float | None = None
     if isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"expected a finite duration such as 30s, 5m or 1h, got {value!r}")
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
         parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)", value)
         if parts and re.fullmatch(r"(\s*\d+(?:\.\d+)?\s*(ms|s|m|h))+\s*", value):
-            return sum(float(n) * _FACTORS[u] for n, u in parts)
-        m = _DURATION.match(value)
-        if m:
-            return float(m.group(1)) * _FACTORS[m.group(2)]
-    raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
+            seconds = sum(float(n) * _FACTORS[u] for n, u in parts)
+        else:
+            m = _DURATION.match(value)
+            if m:
+                seconds = float(m.group(1)) * _FACTORS[m.group(2)]
+    if seconds is None:
+        raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
+    if not seconds <= MAX_DURATION_S:
+        raise ValueError(f"expected a duration of at most 30 days, got {value!r}")
+    return seconds
 
 
 def parse_latency_ms(value: str) -> float:
@@ -40,7 +53,10 @@ def parse_latency_ms(value: str) -> float:
     m = _DURATION.match(value)
     if not m or m.group(2) not in ("ms", "s"):
         raise ValueError(f"expected a latency with its unit, such as 300ms or 1.5s, got {value!r}")
-    return float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
+    ms = float(m.group(1)) * (1000.0 if m.group(2) == "s" else 1.0)
+    if not ms <= MAX_DURATION_S * 1000:
+        raise ValueError(f"expected a latency of at most 30 days, got {value!r}")
+    return ms
 
 
 def parse_percent(value: object) -> float:

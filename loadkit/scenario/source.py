@@ -12,9 +12,14 @@ import yaml
 
 from ..errors import ConfigError, Problem
 
-__all__ = ["Source", "Path", "load_yaml", "key_path"]
+__all__ = ["Source", "Path", "load_yaml", "key_path", "MAX_BYTES", "MAX_VALUES", "MAX_DEPTH"]
 
 Path = tuple[str | int, ...]
+#: Limits that keep a hostile or broken file from holding ``validate`` for minutes: a file larger than
+#: this, a document of more values than this once its aliases are expanded, or nested deeper.
+MAX_BYTES = 16 * 2**20
+MAX_VALUES = 2_000_000
+MAX_DEPTH = 64
 
 
 def key_path(path: Path) -> str:
@@ -46,13 +51,58 @@ class Source:
             raise ConfigError(problems=self.problems)
 
 
+def _measure(node: yaml.Node, memo: dict[int, tuple[int, int]], seen: set[int]) -> tuple[int, int]:
+    """(values once aliases are expanded, depth) of ``node``, each node measured once (linear in the file)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in seen:  # a recursive alias: infinitely large
+        return MAX_VALUES + 1, MAX_DEPTH + 1
+    seen.add(key)
+    if isinstance(node, yaml.MappingNode):
+        children = [c for pair in node.value for c in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    else:
+        children = []
+    size, depth = 1, 0
+    for child in children:
+        n, d = _measure(child, memo, seen)
+        size, depth = min(size + n, MAX_VALUES + 1), max(depth, d)
+    memo[key] = (size, depth + 1)
+    return memo[key]
+
+
+def _check_size(file: str, node: yaml.Node) -> None:
+    memo: dict[int, tuple[int, int]] = {}
+    size, depth = _measure(node, memo, set())
+    if size > MAX_VALUES:
+        raise ConfigError(problems=[Problem(file, None, "", (
+            f"the document holds more than {MAX_VALUES:,} values once its YAML aliases are expanded "
+            f"({len(memo):,} written); a scenario is never that large (an alias bomb?)"))])
+    if depth > MAX_DEPTH:
+        raise ConfigError(problems=[Problem(file, None, "", f"values nested more than {MAX_DEPTH} levels deep; "
+                                                              "expected a scenario (see docs/scenarios.md)")])
+
+
 def load_yaml(file: str, text: str) -> Source:
-    """Parse ``text``; a syntax error becomes one located :class:`ConfigError`."""
+    """Parse ``text``; a syntax error, or a document too large or too deep, becomes one located :class:`ConfigError`."""
     if "\x00" in text:
         raise ConfigError(problems=[Problem(file, None, "", "not a text file (binary content); expected a YAML scenario")])
+    if len(text) > MAX_BYTES:
+        raise ConfigError(problems=[Problem(file, None, "", f"{len(text):,} characters: a scenario is at most "
+                                                              f"{MAX_BYTES:,}")])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _check_size(file, node)
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+    except RecursionError:
+        raise ConfigError(problems=[Problem(file, None, "", f"values nested more than {MAX_DEPTH} levels deep")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

@@ -43,7 +43,7 @@ class Builder(UsersSection, LoadSection, OtherSections):
         compare = self.compare(d.get("compare") or [], ("compare",), users)
         environment = self.environment(d.get("environment") or {}, ("environment",), target)
         abort = self.abort(d.get("abort") or [], ("abort",), users, load)
-        seed = self.number(d["seed"], ("seed",), integer=True) if "seed" in d else None
+        seed = self.number(d["seed"], ("seed",), integer=True, maximum=2**32 - 1) if "seed" in d else None
         timeout = self.timeout(d["timeout"], ("timeout",)) if "timeout" in d else DEFAULT_TIMEOUT_S
         if load is not None and "load" in d:
             self.shape_not_ignored(users, load)

@@ -13,6 +13,11 @@ from ..source import Path
 from .reader import _kind
 from .replay import ReplaySection
 
+#: Sane upper bounds: more users (or a faster spawn, or more stages) than this is a typo, not a load test.
+MAX_USERS = 1_000_000
+MAX_STAGES = 10_000
+MAX_RATE = 1_000_000.0  # requests per second of an open-model load
+
 
 class LoadSection(ReplaySection):
     """``load:``: how many users (closed model) or requests per second (open model), for how long."""
@@ -74,6 +79,9 @@ class LoadSection(ReplaySection):
         if not isinstance(raw, list) or not raw:
             self.err(path + ("stages",), f"expected a non-empty list of stages, got {_kind(raw)}")
             return None
+        if len(raw) > MAX_STAGES:
+            self.err(path + ("stages",), f"{len(raw):,} stages: expected at most {MAX_STAGES:,}")
+            return None
         stages = []
         prev_rate: float | None = None
         for i, s in enumerate(raw):
@@ -82,8 +90,9 @@ class LoadSection(ReplaySection):
             if sd is None or not {"duration", "users"} <= set(sd):
                 continue
             dur = self.duration(sd["duration"], p + ("duration",))
-            users = self.number(sd["users"], p + ("users",), 0, integer=True)
-            rate = self.number(sd["spawn_rate"], p + ("spawn_rate",), 0.001) if "spawn_rate" in sd else prev_rate
+            users = self.number(sd["users"], p + ("users",), 0, integer=True, maximum=MAX_USERS)
+            rate = (self.number(sd["spawn_rate"], p + ("spawn_rate",), 0.001, maximum=MAX_USERS) if "spawn_rate" in sd
+                    else prev_rate)
             if dur is not None and dur <= 0:
                 self.err(p + ("duration",), "expected a duration above 0")
                 continue
@@ -106,7 +115,8 @@ class LoadSection(ReplaySection):
             if kind == "d":
                 out[key] = self.duration(d[key], path + (key,))
             else:
-                out[key] = self.number(d[key], path + (key,), 0.001 if kind == "n" else 0, integer=kind == "i")
+                out[key] = self.number(d[key], path + (key,), 0.001 if kind == "n" else 0, integer=kind == "i",
+                                       maximum=MAX_USERS)
         return None if any(v is None for v in out.values()) else out
 
     def load_spike(self, value: Any, path: Path) -> list[Stage] | None:
@@ -129,8 +139,8 @@ class LoadSection(ReplaySection):
                          {"start", "step", "every", "steps"})
         if f is None:
             return None
-        if f["steps"] < 1 or f["every"] <= 0:
-            self.err(path, "expected steps >= 1 and every > 0")
+        if f["steps"] < 1 or f["every"] <= 0 or f["steps"] > MAX_STAGES:
+            self.err(path, f"expected 1 <= steps <= {MAX_STAGES:,} and every > 0")
             return None
         rate = f.get("spawn_rate") or float(max(f["step"], 1))
         return [Stage(f["every"], int(f["start"] + i * f["step"]), rate) for i in range(int(f["steps"]))]
@@ -147,7 +157,11 @@ class LoadSection(ReplaySection):
         if not m:
             self.err(path, f"expected a rate such as 200/s, 600/m or 200, got {value!r}")
             return None
-        return float(m.group(1)) / {"s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}[m.group(2)]
+        rate = float(m.group(1)) / {"s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}[m.group(2)]
+        if not rate <= MAX_RATE:
+            self.err(path, f"expected a rate of at most {MAX_RATE:,.0f}/s, got {value!r}")
+            return None
+        return rate
 
     def open_options(self, d: dict, path: Path, peak: float) -> tuple[int, str] | None:
         arrivals = d.get("arrivals", "uniform")
@@ -155,7 +169,8 @@ class LoadSection(ReplaySection):
             self.err(path + ("arrivals",), f"expected uniform or poisson, got {arrivals!r}")
             return None
         default = int(min(1000, max(50, math.ceil(peak))))  # room for 1 s of latency at the peak rate
-        conc = self.number(d.get("concurrency", default), path + ("concurrency",), 1, integer=True)
+        conc = self.number(d.get("concurrency", default), path + ("concurrency",), 1, integer=True,
+                           maximum=MAX_USERS)
         return None if conc is None else (int(conc), arrivals)
 
     def load_arrival(self, d: dict, path: Path) -> OpenLoad | None:

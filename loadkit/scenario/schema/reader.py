@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from collections.abc import Mapping
 from pathlib import Path as FsPath
 from typing import Any
@@ -40,18 +42,23 @@ class Reader:
         self.err(path, f"expected a string, got {_kind(value)}")
         return None
 
-    def number(self, value: Any, path: Path, minimum: float = 0.0, integer: bool = False) -> float | None:
+    def number(self, value: Any, path: Path, minimum: float = 0.0, integer: bool = False,
+               maximum: float = 1e9) -> float | None:
+        """A finite number in ``[minimum, maximum]`` (NaN, infinity and huge integers are refused here)."""
         try:
             if isinstance(value, bool):
                 raise ValueError
             n = int(value) if integer and not isinstance(value, float) else float(value)
-            if integer and float(n) != float(value):
+            if not math.isfinite(float(n)) or (integer and float(n) != float(value)):
                 raise ValueError
-        except (TypeError, ValueError):
-            self.err(path, f"expected {'a whole number' if integer else 'a number'}, got {_kind(value)}")
+        except (TypeError, ValueError, OverflowError):
+            self.err(path, f"expected {'a whole number' if integer else 'a finite number'}, got {_kind(value)}")
             return None
         if n < minimum:
             self.err(path, f"expected a number >= {minimum:g}, got {n}")
+            return None
+        if n > maximum:
+            self.err(path, f"expected a number <= {maximum:g}, got {n:g}")
             return None
         return n
 
@@ -78,7 +85,18 @@ class Reader:
         if not isinstance(value, dict):
             self.err(path, f"expected a mapping of header names to values, got {_kind(value)}")
             return ()
-        return tuple((str(k), str(v)) for k, v in value.items())
+        out = []
+        for k, v in value.items():
+            name, text = str(k), "" if v is None else str(v)
+            if not _HEADER_NAME.fullmatch(name):
+                self.err(path + (k,), f"header name {name!r}: expected letters, digits and !#$%&'*+-.^_`|~")
+            elif any(c in text for c in "\r\n\x00"):
+                self.err(path + (k,), "a header value cannot hold a line break (it would inject headers)")
+            elif not _latin1(text):
+                self.err(path + (k,), "a header value must be Latin-1 text (HTTP/1.1 sends bytes): percent-encode it")
+            else:
+                out.append((name, text))
+        return tuple(out)
 
 
     def resolve_file(self, file: str) -> FsPath | None:
@@ -89,6 +107,17 @@ class Reader:
             if candidate.is_file():
                 return candidate.resolve()
         return None
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _strings(value: Any):

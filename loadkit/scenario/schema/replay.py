@@ -124,8 +124,8 @@ class ReplaySection(Reader):
         from ...profiles.timestamps import format_duration
 
         found = self._replay_profile(d["replay"], path + ("replay",))
-        scale = self.number(d.get("scale", 1), path + ("scale",), 0.000001)
-        speedup = self.number(d.get("speedup", 1), path + ("speedup",), 0.000001)
+        scale = self.number(d.get("scale", 1), path + ("scale",), 0.000001, maximum=10_000)
+        speedup = self.number(d.get("speedup", 1), path + ("speedup",), 0.000001, maximum=10_000)
         mode = self._unmapped_mode(d, path)
         if found is None or scale is None or speedup is None or mode is False:
             return None

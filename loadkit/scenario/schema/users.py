@@ -93,7 +93,7 @@ class UsersSection(Reader):
                 return None
             spec, options = inner["class"], inner.get("options", options)
         ref = self.string(spec, path + ("locust",))
-        weight = self.number(d["weight"], path + ("weight",), 1, integer=True) if "weight" in d else None
+        weight = self.number(d["weight"], path + ("weight",), 1, integer=True, maximum=1e6) if "weight" in d else None
         timeout = self.timeout(d["timeout"], path + ("timeout",)) if "timeout" in d else None
         if options is not None and not (isinstance(options, dict) and all(
                 isinstance(k, str) and isinstance(v, (str, int, float, bool, list)) for k, v in options.items())):
@@ -124,7 +124,7 @@ class UsersSection(Reader):
         if d is None:
             return None
         name = self.string(d.get("name"), path + ("name",)) if "name" in d else None
-        weight = self.number(d.get("weight", 1), path + ("weight",), 1, integer=True)
+        weight = self.number(d.get("weight", 1), path + ("weight",), 1, integer=True, maximum=1e6)
         wait = self.wait(d.get("wait", {"constant": 0}), path + ("wait",))
         variables = self.variables(d.get("vars") or {}, path + ("vars",))
         requests = self.requests(d.get("requests"), path + ("requests",), {v.name: v for v in variables})
@@ -253,11 +253,13 @@ class UsersSection(Reader):
         method = str(d.get("method", "GET")).upper()
         if method not in _METHODS:
             self.err(path + ("method",), f"expected one of {', '.join(sorted(_METHODS))}, got {d.get('method')!r}")
-        weight = self.number(d.get("weight", 1), path + ("weight",), 0)
+        weight = self.number(d.get("weight", 1), path + ("weight",), 0, maximum=1e6)
         if "json" in d and "data" in d:
             self.err(path, "give either json or data, not both")
         if "data" in d and not isinstance(d["data"], str):
             self.err(path + ("data",), f"expected a string body (use json: for structured data), got {_kind(d['data'])}")
+        if "json" in d:
+            self.json_body(d["json"], path + ("json",))
         headers = self.headers(d.get("headers"), path + ("headers",))
         expect_status, contains = self.expect(d.get("expect"), path + ("expect",))
         name = str(d.get("name") or url_path)  # as Locust names a request: by its path
@@ -268,6 +270,13 @@ class UsersSection(Reader):
         data = None if d.get("data") is None else str(d["data"])
         timeout = self.timeout(d["timeout"], path + ("timeout",)) if "timeout" in d else None
         return Request(name, method, url_path, weight, headers, d.get("json"), data, expect_status, contains, timeout)
+
+    def json_body(self, value: Any, path: Path) -> None:
+        """A ``json:`` body must be JSON: YAML dates, times and binary values are not (quote them)."""
+        bad = _not_json(value)
+        if bad is not None:
+            where, what = bad
+            self.err(path + where, f"{what} is not a JSON value; quote it (e.g. \"2024-01-01\") to send it as text")
 
     def expect(self, value: Any, path: Path) -> tuple[tuple[int, ...], str | None]:
         if value is None:
@@ -297,3 +306,31 @@ class UsersSection(Reader):
                     self.err(path, f"data file of {{{name}}} has no column {col!r} (columns: {', '.join(var.values[0])})")
                 elif var.kind == "csv" and col is None:
                     self.err(path, f"{{{name}}} is a csv row: write {{{name}.COLUMN}}")
+
+
+def _not_json(value: Any, where: tuple = ()) -> tuple[tuple, str] | None:
+    """(path, what) of the first value under ``value`` that JSON cannot hold, or None."""
+    import datetime
+    import math
+
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return where + (k,), f"the key {k!r} ({type(k).__name__})"
+            hit = _not_json(v, where + (k,))
+            if hit:
+                return hit
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            hit = _not_json(v, where + (i,))
+            if hit:
+                return hit
+    elif isinstance(value, (datetime.date, datetime.datetime)):
+        return where, f"a YAML date/time {value}"
+    elif isinstance(value, bytes):
+        return where, "a YAML binary value"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return where, f"the number {value}"
+    elif value is not None and not isinstance(value, (str, int, float, bool)):
+        return where, f"a {type(value).__name__}"
+    return None
