@@ -382,7 +382,9 @@ def _cmd_capacity(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             from .profiles import summarize as summarize_profile
 
             peak = summarize_profile(load_profile(args.peak)).peak_rate
-            print(f"peak from {args.peak}: {peak:.1f} requests/s", file=out)
+            print(f"peak from {args.peak}: {peak:.1f} requests/s", file=err if args.json else out)
+    if args.seed < 0:
+        raise ConfigError(f"--seed: expected 0 or a positive whole number, got {args.seed}")
     data = load_input(args.sources)
     report = analyze(data.points, peak_rps=peak, growth=args.growth, latency_limit_ms=args.latency_limit,
                      think_time_s=args.think_time, title=title, rng=np.random.default_rng(args.seed),

@@ -154,5 +154,5 @@ def _predict(fit: UslFit, draws: Draws | None, n: float, think_s: float, n_max: 
     r = float(fit.latency_ms_at(n, think_s))
     if draws is None:  # no covariance: the intervals are unknown, not zero
         return Prediction(n, Interval(x, -math.inf, math.inf), Interval(r, -math.inf, math.inf), n / n_max)
-    return Prediction(n, spread(x, draws, lambda d: throughput(d, n)), spread(r, draws, lambda d: latency_ms(d, n, think_s)),
-                      n / n_max)
+    return Prediction(n, spread(x, draws, lambda d: throughput(d, n)),
+                      spread(r, draws, lambda d: latency_ms(d, n, think_s)), n / n_max)

@@ -120,7 +120,8 @@ def _target_cpu(path: RunPaths) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``<name>.cpu`` series of the run's ``process`` and ``host`` metric sources."""
     manifest = read_json(path.manifest)
     sources = manifest.get("metrics") if isinstance(manifest, dict) else None
-    names = {f"{m['name']}.cpu" for m in sources or () if isinstance(m, dict) and m.get("source") in ("process", "host")}
+    names = {f"{m['name']}.cpu" for m in sources or ()
+             if isinstance(m, dict) and m.get("source") in ("process", "host")}
     if not names:
         return {}
     table = read_metrics(path)
@@ -183,10 +184,18 @@ def bottleneck_notes(points: Sequence[Point], loads: Sequence[StepLoad], exclude
         notes.append(f"generator load unknown in {_names(points, [i for i, s in enumerate(loads) if s.unknown])} "
                      f"({'; '.join(unknown)})")
     limited = [i for i, s in enumerate(loads) if s.generator_limited]
+    known = [s for s in loads if not s.unknown]
+    if known and not limited:
+        cpu = max((s.generator_cpu for s in known if s.generator_cpu is not None), default=None)
+        lag = max((s.generator_lag_ms for s in known if s.generator_lag_ms is not None), default=None)
+        notes.append("the generator kept up in every step it recorded: CPU at most "
+                     f"{'n/a' if cpu is None else f'{cpu:.0f} %'} of one core, event-loop lag at most "
+                     f"{'n/a' if lag is None else f'{lag:.0f} ms'} (median per second)")
     if limited:
         kept = [i for i in limited if i not in excluded]
         what = "kept in the fit (as asked)" if kept else "left out of the fit"
-        notes.append(f"generator-limited, {what}: " + "; ".join(f"{points[i].label}: {loads[i].reason}" for i in limited))
+        notes.append(f"generator-limited, {what}: "
+                     + "; ".join(f"{points[i].label}: {loads[i].reason}" for i in limited))
     busy = [i for i, s in enumerate(loads) if s.host_cpu is not None and s.host_cpu >= HOST_CPU_LIMIT]
     if busy:
         notes.append(f"the machine was saturated (CPU ≥ {HOST_CPU_LIMIT:g} % of all cores) in {_names(points, busy)}: "
@@ -207,7 +216,8 @@ def bottleneck_notes(points: Sequence[Point], loads: Sequence[StepLoad], exclude
                 series.setdefault(name, []).append(v)
         gen = [i for i in flat if loads[i].generator_limited]
         if gen:
-            text += f"; the generator saturated in {_names(points, gen)}, so that part of the plateau is the generator's"
+            text += (f"; the generator saturated in {_names(points, gen)}, so that part of the plateau is the "
+                     "generator's")
         if not series and any(s.unknown.startswith("CSV") for s in loads):
             text += "; the target's CPU was not measured (CSV input), so whether it is the limit cannot be told"
         elif not series:
@@ -217,8 +227,11 @@ def bottleneck_notes(points: Sequence[Point], loads: Sequence[StepLoad], exclude
             cpu = {name: sum(v) / len(v) for name, v in series.items()}
             shown = ", ".join(f"{v:.0f} % of one core ({name})" for name, v in cpu.items())
             if max(cpu.values()) < TARGET_CPU_LOW:
-                text += (f" while the target's CPU stayed low ({shown}): the limit lies elsewhere: "
-                         "the load generator, the network, a lock or a connection pool, not the target's CPU")
+                blind = any(loads[i].unknown for i in flat)
+                where = ("the load generator (its load was not recorded), " if blind else "") + \
+                    "the network, a lock or a connection pool"
+                text += (f" while the target's CPU stayed low ({shown}): the limit lies elsewhere: {where}, "
+                         "not the target's CPU")
             else:
                 text += f" with the target's CPU at {shown}: consistent with a CPU limit in the target"
         if min(points[i].concurrency for i in flat) <= min(p.concurrency for p in points):

@@ -58,7 +58,8 @@ def chart_png(r: CapacityReport, dpi: int = 100) -> bytes:
                 ax.plot([at.estimate], [h.target_rps], marker="D", color="tab:orange", linestyle="none",
                         label=f"reached at N ≈ {at.estimate:.1f}")
             if h.latency_limit_ms is not None:
-                lx.axhline(h.latency_limit_ms, color="tab:orange", linestyle="-.", label=f"limit {h.latency_limit_ms:g} ms")
+                lx.axhline(h.latency_limit_ms, color="tab:orange", linestyle="-.",
+                           label=f"limit {h.latency_limit_ms:g} ms")
                 b = h.latency_break
                 if b is not None and math.isfinite(b.low):
                     lx.axvspan(b.low, min(b.high, float(n.max())), color="tab:orange", alpha=0.12,

@@ -237,7 +237,7 @@ def _ceiling(fit: UslFit, fig: Figures, runs: Sequence[RunInfo]) -> tuple[list[s
 
 
 def _peak(fit: UslFit, fig: Figures, runs: Sequence[RunInfo]) -> tuple[list[str], list[str]]:
-    """κ decided: N* with its interval, where it lies against the measured range, and whether the data shows the fall."""
+    """κ decided: N* with its interval, where it lies against the measured range, whether the data shows the fall."""
     ns, n_max, x_meas = fig.peak_concurrency, fig.n_max, fig.x_measured
     if ns is None or ns.estimate is None:
         return [], []

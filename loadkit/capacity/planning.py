@@ -217,8 +217,8 @@ def latency_view(fit: UslFit, points: Sequence[Point], draws: Draws | None,
     inside = sum(p.inside for p in out)
     note = f"measured mean latency inside the 95 % band of R(N) at {inside} of {len(out)} points"
     if abs(implied - think_time_s) > max(0.2 * float(np.mean(r)) / 1000.0, 0.001):
-        note += (f"; Little's law holds with a think time of {implied * 1000:.0f} ms, not the {think_time_s * 1000:g} ms "
-                 "assumed: the users wait between requests (pass --think-time)")
+        note += (f"; Little's law holds with a think time of {implied * 1000:.0f} ms, not the "
+                 f"{think_time_s * 1000:g} ms assumed (pass --think-time {max(implied, 0.0):.3g})")
     return LatencyView(tuple(out), float(err.mean()), float(err.max()), implied, think_time_s, note)
 
 

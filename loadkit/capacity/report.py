@@ -97,7 +97,8 @@ def sections(r: CapacityReport) -> list[tuple[str, list[str]]]:
     if a is not None:
         lines = [a.verdict] + list(a.notes)
         lines += [f"{run.run}: σ {span(run.figures.sigma, 3)}, κ {span(run.figures.kappa, 3)}, "
-                  f"λ {span(run.figures.lam, 3)}, maximum {span(run.figures.max_throughput)}, r² {fmt(run.fit.r_squared, 3)}"
+                  f"λ {span(run.figures.lam, 3)}, maximum {span(run.figures.max_throughput)}, "
+                  f"r² {fmt(run.fit.r_squared, 3)}"
                   for run in a.runs if run.figures is not None]
         out.append(("Repeatability", lines))
     return out

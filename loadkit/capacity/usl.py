@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["UslFit", "usl_throughput", "usl_jacobian", "fit_usl", "smallest_positive_root", "MIN_POINTS", "MIN_R_SQUARED"]
+__all__ = ["UslFit", "usl_throughput", "usl_jacobian", "fit_usl", "smallest_positive_root", "MIN_POINTS",
+           "MIN_R_SQUARED"]
 
 MIN_POINTS = 4  # distinct concurrency levels: three parameters plus one degree of freedom
 MIN_R_SQUARED = 0.8  # below this the law does not describe the data well enough to extrapolate

@@ -20,7 +20,7 @@ def curve(n: float) -> float:
 def capacity_json(capsys, *args: str) -> tuple[int, dict]:
     capsys.readouterr()
     code = main(["capacity", *args, "--json"])
-    return code, json.loads(capsys.readouterr().out)
+    return code, json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
 
 
 @pytest.fixture
@@ -84,7 +84,13 @@ def test_a_plateau_with_the_target_idle_says_the_limit_lies_elsewhere(step_run, 
     _, j = capacity_json(capsys, str(run))
     note = next(n for n in j["bottleneck"]["notes"] if n.startswith("plateau"))
     assert "from N = 8 to N = 16" in note and "stayed low (55 % of one core (app.cpu))" in note
-    assert "the limit lies elsewhere: the load generator, the network, a lock or a connection pool" in note
+    assert "the limit lies elsewhere: the network, a lock or a connection pool, not the target's CPU" in note
+    assert any(n.startswith("the generator kept up in every step it recorded: CPU at most 30 %")
+               for n in j["bottleneck"]["notes"])
+    unrecorded = step_run("unrecorded", USERS, PLATEAU, target_cpu=[20, 35, 50, 55, 56, 55, 54, 55])
+    _, j = capacity_json(capsys, str(unrecorded))
+    note = next(n for n in j["bottleneck"]["notes"] if n.startswith("plateau"))
+    assert "the limit lies elsewhere: the load generator (its load was not recorded), the network" in note
     busy = step_run("busy", USERS, PLATEAU, generator_cpu=[30] * 8, target_cpu=[30, 60, 85, 98, 99, 99, 99, 99])
     _, j = capacity_json(capsys, str(busy))
     note = next(n for n in j["bottleneck"]["notes"] if n.startswith("plateau"))

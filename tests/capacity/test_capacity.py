@@ -195,6 +195,17 @@ def test_headroom_beyond_capacity(exact):
     assert "exceeds the maximum" in h.verdict and "even at its upper bound" in h.verdict
 
 
+def test_latency_view_finds_the_think_time(exact):
+    """Users that wait 8 ms between requests: measured R = N/X − 0.008 s, so R(N) with Z = 0 is 8 ms too high."""
+    pts = [Point(p.concurrency, p.throughput, p.latency_ms - 8.0) for p in exact]
+    view = analyze(pts).latency
+    assert view.implied_think_time_s == pytest.approx(0.008)
+    assert "think time of 8 ms, not the 0 ms assumed (pass --think-time 0.008)" in view.note
+    assert not any(p.inside for p in view.points)  # 8 ms off: outside the (collapsed) band everywhere
+    right = analyze(pts, think_time_s=0.008).latency
+    assert all(p.inside for p in right.points) and "think time of" not in right.note
+
+
 def test_think_time_shifts_latency(exact):
     f = analyze(exact).fit
     assert float(f.latency_ms_at(10, think_time_s=0.002)) == pytest.approx(float(f.latency_ms_at(10)) - 2.0)
@@ -210,7 +221,7 @@ def test_json_has_the_headline_keys(exact):
     j = analyze(exact, peak_rps=500).to_json()
     assert list(j)[:6] == ["sigma", "kappa", "lambda", "peak_concurrency", "peak_throughput", "r_squared"]
     assert j["n_points"] == 40 and j["stderr"]["sigma"] is not None and j["predictions"]
-    json.dumps(j)  # plain JSON types only
+    json.dumps(j, allow_nan=False)  # plain JSON types only, no NaN or Infinity
 
 
 # --- inputs -----------------------------------------------------------------------------------------------

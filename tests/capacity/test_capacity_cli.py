@@ -144,3 +144,14 @@ def test_generator_bound_steps_are_named_and_left_out_of_the_fit(generator_bound
         assert s["generator_limited"] == (s["generator_cpu"] >= 90 or s["generator_lag_ms"] >= 50), s
     note = next(n for n in j["bottleneck"]["notes"] if n.startswith("generator-limited"))
     assert "left out of the fit" in note and "step 4 (140 users)" in note
+
+
+def test_bad_capacity_flags_are_one_line_exit_2(tmp_path, capsys):
+    (tmp_path / "p.csv").write_text("concurrency,throughput\n1,10\n2,19\n4,35\n8,60\n")
+    for flags, words in ((["--seed", "-1"], "--seed: expected 0 or a positive whole number"),
+                         (["--growth", "0"], "--growth: expected a positive factor"),
+                         (["--peak", "-5"], "--peak: expected a positive number")):
+        capsys.readouterr()
+        assert main(["capacity", str(tmp_path / "p.csv"), *flags]) == 2, flags
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err

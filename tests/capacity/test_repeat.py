@@ -20,7 +20,8 @@ def rates(seed: int, lam: float = 50.0) -> list[float]:
 def capacity_json(capsys, *args) -> tuple[int, dict]:
     capsys.readouterr()
     code = main(["capacity", *map(str, args), "--json"])
-    return code, json.loads(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    return code, json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in the JSON"))
 
 
 def test_runs_of_the_same_system_agree(step_run, capsys):
