@@ -4,7 +4,6 @@ against the measured latency below; steps left out of the fit are drawn as cross
 from __future__ import annotations
 
 import io
-import math
 
 import numpy as np
 
@@ -43,10 +42,15 @@ def chart_png(r: CapacityReport, dpi: int = 100) -> bytes:
         lx.plot(n, c[:, 4], color="tab:blue", label=f"R(N) = N/X(N) − {r.think_time_s:g} s")
         if np.isfinite(c[:, 5:7]).all():
             lx.fill_between(n, c[:, 5], np.minimum(c[:, 6], 3 * np.nanmax(c[:, 4])), color="tab:blue", alpha=0.15)
+        top = float(n.max())
         if g is not None and j.claims_peak and g.peak_concurrency is not None and g.peak_concurrency.estimate:
             ns = g.peak_concurrency
-            ax.axvline(ns.estimate, color="tab:red", linestyle="--", label=f"N* = {ns.estimate:.1f}")
-            ax.axvspan(ns.low, min(ns.high, float(n.max())), color="tab:red", alpha=0.08)
+            if ns.estimate <= top:
+                ax.axvline(ns.estimate, color="tab:red", linestyle="--", label=f"N* = {ns.estimate:.1f}")
+            else:
+                ax.plot([], [], color="tab:red", linestyle="--", label=f"N* = {ns.estimate:.1f} (beyond the chart)")
+            if ns.low < top:
+                ax.axvspan(ns.low, min(ns.high, top), color="tab:red", alpha=0.08)
         elif g is not None and j.claims_limit and g.max_throughput is not None and g.max_throughput.estimate:
             ax.axhline(g.max_throughput.estimate, color="tab:red", linestyle=":",
                        label=f"maximum {g.max_throughput.estimate:.4g} (κ undecided)")
@@ -61,8 +65,8 @@ def chart_png(r: CapacityReport, dpi: int = 100) -> bytes:
                 lx.axhline(h.latency_limit_ms, color="tab:orange", linestyle="-.",
                            label=f"limit {h.latency_limit_ms:g} ms")
                 b = h.latency_break
-                if b is not None and math.isfinite(b.low):
-                    lx.axvspan(b.low, min(b.high, float(n.max())), color="tab:orange", alpha=0.12,
+                if b is not None and b.low < top:
+                    lx.axvspan(b.low, min(b.high, top), color="tab:orange", alpha=0.12,
                                label="where R(N) reaches the limit (95 %)")
         if j.limit == "none":
             ax.set_title("no limit within the measured range", fontsize=9)

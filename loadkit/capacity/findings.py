@@ -241,7 +241,7 @@ def _peak(fit: UslFit, fig: Figures, runs: Sequence[RunInfo]) -> tuple[list[str]
     ns, n_max, x_meas = fig.peak_concurrency, fig.n_max, fig.x_measured
     if ns is None or ns.estimate is None:
         return [], []
-    say = [f"throughput peaks at N* = {span(ns, 3)} and falls beyond it{_where(ns, n_max)}"]
+    say = [f"throughput peaks at N* = {span(ns, 3)} and falls beyond it{_where(ns, min(fit.concurrency), n_max)}"]
     recs = []
     last = float(np.mean([x for n, x in zip(fit.concurrency, fit.throughput, strict=True) if n == n_max]))
     noise = 2 * (fit.residual_se or 0.0)
@@ -267,10 +267,12 @@ def _flat(points: Sequence[Point]) -> float | None:
     return width if width < 0.25 and n.max() >= 2 * n.min() else None
 
 
-def _where(ns: Interval, n_max: float) -> str:
+def _where(ns: Interval, n_min: float, n_max: float) -> str:
     """Where N* lies against the measured range, and how far."""
     if ns.estimate is None:
         return ""
+    if ns.high < n_min:
+        return f", below the lowest measured N = {n_min:g}: the system was past its peak from the first step"
     if ns.high <= n_max:
         return ", inside the measured range"
     if ns.low > n_max:

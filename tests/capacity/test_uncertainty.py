@@ -11,7 +11,17 @@ import numpy as np
 import pytest
 from scipy.stats import t as student_t
 
-from loadkit.capacity import Point, analyze, draw_parameters, figures, fit_usl, judge, read_points_csv, usl_throughput
+from loadkit.capacity import (
+    Point,
+    analyze,
+    chart_png,
+    draw_parameters,
+    figures,
+    fit_usl,
+    judge,
+    read_points_csv,
+    usl_throughput,
+)
 from loadkit.capacity.uncertainty import concurrency_at_latency, concurrency_at_throughput, spread
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -180,6 +190,7 @@ def test_a_peak_beyond_the_measured_range_says_how_far():
     ratio = r.fit.peak_concurrency / 50
     assert f"{ratio:.1f}× the largest measured N = 50" in said and "beyond the measured range" in said
     assert any(line.startswith("higher steps") for line in r.judgement.recommendations)
+    assert chart_png(r).startswith(b"\x89PNG")  # N* drawn beyond the measured points
 
 
 def test_the_seed_makes_the_report_repeatable():
