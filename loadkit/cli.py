@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     cap.add_argument("--growth", type=float, default=1.0, metavar="X", help="growth factor applied to --peak (default 1)")
     cap.add_argument("--latency-limit", type=float, default=None, metavar="MS", help="mean-latency limit in ms")
     cap.add_argument("--think-time", type=float, default=0.0, metavar="S", help="users' wait between requests, seconds")
+    cap.add_argument("--include-generator-limited", action="store_true",
+                     help="keep steps the load generator could not drive in the fit (left out by default)")
+    cap.add_argument("--seed", type=int, default=0, help="seed of the draws behind the intervals (default 0)")
 
     prof = sub.add_parser("profile", help="production traffic profiles")
     psub = prof.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
@@ -378,7 +381,9 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _cmd_capacity(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     import json
 
-    from .capacity import analyze, load_points, render_text, write_report
+    import numpy as np
+
+    from .capacity import analyze, load_input, read_step_loads, render_text, write_report
 
     title = Path(args.sources[0]).name if len(args.sources) == 1 else f"{len(args.sources)} runs"
     peak = None
@@ -390,9 +395,14 @@ def _cmd_capacity(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             from .profiles import summarize as summarize_profile
 
             peak = summarize_profile(load_profile(args.peak)).peak_rate
-            print(f"peak from {args.peak}: {peak:.1f} requests/s", file=out)
-    report = analyze(load_points(args.sources), peak_rps=peak, growth=args.growth,
-                     latency_limit_ms=args.latency_limit, think_time_s=args.think_time, title=title)
+            print(f"peak from {args.peak}: {peak:.1f} requests/s", file=err if args.json else out)
+    if args.seed < 0:
+        raise ConfigError(f"--seed: expected 0 or a positive whole number, got {args.seed}")
+    data = load_input(args.sources)
+    report = analyze(data.points, peak_rps=peak, growth=args.growth, latency_limit_ms=args.latency_limit,
+                     think_time_s=args.think_time, title=title, rng=np.random.default_rng(args.seed),
+                     loads=read_step_loads(data), runs=data.runs,
+                     include_generator_limited=args.include_generator_limited)
     if args.output:
         write_report(report, args.output)
     print(json.dumps(report.to_json(), indent=2) if args.json else render_text(report), file=out)

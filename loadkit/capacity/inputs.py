@@ -5,7 +5,12 @@ Three sources, chosen by :func:`load_points`:
 * a CSV file with the header ``concurrency,throughput[,latency_ms]`` (lines starting with ``#``
   are comments, e.g. where the data comes from);
 * one run folder of a step-load run: one point per step (:func:`points_from_run`);
-* several run folders, each run at one load level: one point per run (:func:`points_from_runs`).
+* several run folders, each run at one load level: one point per run (:func:`points_from_runs`);
+* several step-load runs of one scenario: their steps pooled, each point tagged with its run
+  (:func:`load_input`), so that :mod:`.repeat` can say whether the runs agree.
+
+Each point from a run keeps its measured window, so that :mod:`.bottleneck` can read what the
+generator and the target were doing in it.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ import numpy as np
 from ..errors import ConfigError, ResultsError
 from ..runfolder import RunPaths, failed_mask, read_json, read_samples
 
-__all__ = ["Point", "Stage", "read_points_csv", "points_from_run", "points_from_runs", "stages_from_manifest",
-           "load_points", "RAMP_FRACTION", "WINDOW_S"]
+__all__ = ["Point", "Stage", "RunInfo", "CapacityInput", "read_points_csv", "points_from_run", "points_from_runs",
+           "stages_from_manifest", "load_points", "load_input", "RAMP_FRACTION", "WINDOW_S"]
 
 RAMP_FRACTION = 0.2  # first part of each step left out: users are still being spawned, queues still filling
 WINDOW_S = 10.0  # width of the time windows when a run records no stages
@@ -37,6 +42,32 @@ class Point:
     throughput: float
     latency_ms: float | None = None
     label: str = ""  # where it comes from: a CSV line, a step, a run id
+    run: str = ""  # the run id of a point measured by loadkit; "" for CSV input
+    start: float | None = None  # the measured window, epoch seconds (the ramp of a step left out)
+    end: float | None = None
+    throughput_se: float | None = None  # standard error of the step's rate, from its per-second counts
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run folder the points came from: where it is and what ran."""
+
+    run_id: str
+    path: Path
+    scenario: str
+    scenario_sha256: str
+    overrides: tuple[str, ...]
+    step_users: tuple[float, ...]  # users of each step (empty for a run at one load level)
+    step_seconds: tuple[float, ...]  # each step's measured length (after the ramp)
+
+
+@dataclass(frozen=True)
+class CapacityInput:
+    """The points and their origin: ``kind`` is ``csv``, ``step`` (one or more step runs) or ``levels``."""
+
+    points: tuple[Point, ...]
+    runs: tuple[RunInfo, ...]
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -117,8 +148,21 @@ def _latency(values: np.ndarray, statistic: str) -> float | None:
     return float(np.percentile(values, 95)) if statistic == "p95" else float(values.mean())
 
 
+def _rate_se(ts: np.ndarray, start: float, end: float) -> float | None:
+    """Standard error of a rate from its whole-second counts (None with fewer than 2 seconds)."""
+    seconds = int(end - start)
+    if seconds < 2:
+        return None
+    counts = np.bincount(((ts[(ts >= start) & (ts < start + seconds)] - start) // 1).astype(int), minlength=seconds)
+    return float(np.std(counts[:seconds], ddof=1) / math.sqrt(seconds))
+
+
+def _run_id(paths: RunPaths, manifest: dict[str, Any]) -> str:
+    return str(manifest.get("run_id") or paths.root.name)
+
+
 def points_from_run(run_dir: str | Path, *, latency: str = "mean", ramp_fraction: float = RAMP_FRACTION,
-                    window_s: float = WINDOW_S, stages: Sequence[Stage] | None = None) -> list[Point]:
+                    window_s: float = WINDOW_S, stages: Sequence[Stage] | None = None, prefix: str = "") -> list[Point]:
     """One point per step of a step-load run.
 
     Steps come from ``stages`` if given, else ``manifest.json`` key ``stages``
@@ -130,7 +174,7 @@ def points_from_run(run_dir: str | Path, *, latency: str = "mean", ramp_fraction
     Without stages the run is cut into ``window_s`` windows and N is estimated per window with
     Little's law as the mean number of requests in flight (Σ latency / window length; Schwartz,
     *Practical Scalability Analysis with the USL*, 2015). That N counts requests, not users, and
-    the latency is then not an independent check of the fit.
+    the latency is then not an independent check of the fit. ``prefix`` starts every label.
     """
     if latency not in ("mean", "p95"):
         raise ConfigError(f"latency statistic must be 'mean' or 'p95', got {latency!r}")
@@ -142,13 +186,15 @@ def points_from_run(run_dir: str | Path, *, latency: str = "mean", ramp_fraction
         stages = stages_from_manifest(manifest, str(paths.manifest))
     s = _read_samples(paths)
     ts, lat, ok = s["ts"], s["latency_ms"], s["ok"]
+    run = _run_id(paths, manifest)
     points = []
     if stages is not None:
         for i, st in enumerate(stages):
             start = st.start + ramp_fraction * (st.end - st.start)
             inside = (ts >= start) & (ts < st.end) & ok
             points.append(Point(st.users, float(inside.sum()) / (st.end - start), _latency(lat[inside], latency),
-                                f"step {i + 1} ({st.users:g} users)"))
+                                f"{prefix}step {i + 1} ({st.users:g} users)", run, start, st.end,
+                                _rate_se(ts[ok], start, st.end)))
         return points
     if window_s <= 0:
         raise ConfigError(f"window must be positive, got {window_s:g}s")
@@ -163,7 +209,7 @@ def points_from_run(run_dir: str | Path, *, latency: str = "mean", ramp_fraction
         good = inside & ok
         if in_flight > 0:
             points.append(Point(in_flight, float(good.sum()) / window_s, _latency(lat[good], latency),
-                                f"window {i + 1} (+{lo - t0:.0f}s)"))
+                                f"{prefix}window {i + 1} (+{lo - t0:.0f}s)", run, lo, hi, _rate_se(ts[ok], lo, hi)))
     return points
 
 
@@ -191,13 +237,32 @@ def points_from_runs(run_dirs: Sequence[str | Path], *, latency: str = "mean") -
         except (KeyError, TypeError, ValueError):
             raise ConfigError(f"{paths.summary}: no requests.rps") from None
         lat = lat_stats.get("p95" if latency == "p95" else "mean")
-        points.append(Point(float(users), x, None if lat is None else float(lat),
-                            str(manifest.get("run_id") or paths.root.name)))
+        window = summary.get("window") if isinstance(summary.get("window"), dict) else {}
+        start, end = window.get("start"), window.get("end")
+        run = _run_id(paths, manifest)
+        points.append(Point(float(users), x, None if lat is None else float(lat), run, run,
+                            float(start) if isinstance(start, (int, float)) else None,
+                            float(end) if isinstance(end, (int, float)) else None))
     return points
 
 
-def load_points(sources: Sequence[str | Path], *, latency: str = "mean") -> list[Point]:
-    """Dispatch on the sources: one CSV file, one step-load run folder, or several run folders."""
+def _run_info(path: Path, ramp_fraction: float = RAMP_FRACTION) -> RunInfo:
+    paths = RunPaths(path)
+    manifest = read_json(paths.manifest)
+    if not isinstance(manifest, dict):
+        raise ConfigError(f"{paths.manifest}: not a loadkit manifest")
+    stages = stages_from_manifest(manifest, str(paths.manifest)) or []
+    scenario = manifest.get("scenario") if isinstance(manifest.get("scenario"), dict) else {}
+    is_step = manifest.get("load") == "step" or len({st.users for st in stages}) >= 2
+    return RunInfo(_run_id(paths, manifest), path, str(scenario.get("name") or ""), str(scenario.get("sha256") or ""),
+                   tuple(map(str, scenario.get("overrides") or ())),
+                   tuple(st.users for st in stages) if is_step else (),
+                   tuple((st.end - st.start) * (1 - ramp_fraction) for st in stages) if is_step else ())
+
+
+def load_input(sources: Sequence[str | Path], *, latency: str = "mean") -> CapacityInput:
+    """The points of one CSV file, one step-load run, several step runs of one scenario (pooled), or
+    several runs each at one load level (one point per run); mixing them is a ConfigError."""
     if not sources:
         raise ConfigError("capacity: give a CSV file or one or more run folders")
     paths = [Path(s) for s in sources]
@@ -210,7 +275,31 @@ def load_points(sources: Sequence[str | Path], *, latency: str = "mean") -> list
     if not dirs:
         if len(paths) != 1:
             raise ConfigError("capacity: give one CSV file (or several run folders)")
-        return read_points_csv(paths[0])
-    if len(dirs) == 1:
-        return points_from_run(dirs[0], latency=latency)
-    return points_from_runs(dirs, latency=latency)
+        return CapacityInput(tuple(read_points_csv(paths[0])), (), "csv")
+    try:
+        runs = tuple(_run_info(d) for d in dirs)
+    except ResultsError as exc:
+        raise ConfigError(str(exc)) from None
+    if len({r.run_id for r in runs}) != len(runs):
+        raise ConfigError("capacity: the same run is given twice")
+    if len(runs) == 1:
+        return CapacityInput(tuple(points_from_run(dirs[0], latency=latency)), runs, "step")
+    steps = [bool(r.step_users) for r in runs]
+    if all(steps):
+        names = sorted({r.scenario for r in runs})
+        if len(names) > 1:
+            raise ConfigError(f"capacity: step runs of different scenarios ({', '.join(names)}) cannot be pooled; "
+                              "give runs of one scenario")
+        pts = [p for d, r in zip(dirs, runs, strict=True) for p in points_from_run(d, latency=latency,
+                                                                                   prefix=f"{r.run_id}: ")]
+        return CapacityInput(tuple(pts), runs, "step")
+    if any(steps):
+        named = ", ".join(r.run_id for r, s in zip(runs, steps, strict=True) if s)
+        raise ConfigError(f"capacity: {named} are step runs and the others are not; give step runs of one "
+                          "scenario (pooled) or runs each at one load level (one point per run)")
+    return CapacityInput(tuple(points_from_runs(dirs, latency=latency)), runs, "levels")
+
+
+def load_points(sources: Sequence[str | Path], *, latency: str = "mean") -> list[Point]:
+    """The points of :func:`load_input`."""
+    return list(load_input(sources, latency=latency).points)

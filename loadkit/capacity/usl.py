@@ -1,4 +1,4 @@
-"""The Universal Scalability Law: fit, peak, headroom and Little's-law latency.
+"""The Universal Scalability Law: the model, its least-squares fit, and the fit's covariance.
 
 Gunther, *Guerrilla Capacity Planning* (Springer, 2007), ch. 4-6, models the throughput of a
 system at concurrency N as
@@ -9,7 +9,8 @@ with σ the contention (serialisation, queueing on a shared resource), κ the co
 (crosstalk: keeping shared state consistent) and λ the throughput of one user without either.
 As in the R ``usl`` package (Möding, version 2, method ``nlxb``) and usl4j, all three are
 estimated together by nonlinear least squares; standard errors come from the Jacobian at the
-optimum, as R's ``nls`` computes them.
+optimum, as R's ``nls`` and the ``usl`` package compute them; the covariance is kept so that
+every derived figure can carry an interval (:mod:`.uncertainty`).
 
 Pure functions over arrays returning frozen dataclasses: no I/O, no clock. A fit that cannot be
 trusted is returned with ``ok=False`` and a one-line ``reason``; it never carries numbers.
@@ -24,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["UslFit", "Headroom", "LatencyMatch", "usl_throughput", "fit_usl", "headroom", "latency_match",
-           "MIN_POINTS", "MIN_R_SQUARED"]
+__all__ = ["UslFit", "usl_throughput", "usl_jacobian", "fit_usl", "smallest_positive_root", "MIN_POINTS",
+           "MIN_R_SQUARED"]
 
 MIN_POINTS = 4  # distinct concurrency levels: three parameters plus one degree of freedom
 MIN_R_SQUARED = 0.8  # below this the law does not describe the data well enough to extrapolate
@@ -36,6 +37,14 @@ def usl_throughput(n: np.ndarray | float, sigma: float, kappa: float, lam: float
     """X(N) of the USL (Gunther 2007, ch. 4), with λ the throughput scale."""
     n = np.asarray(n, dtype=float)
     return lam * n / (1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0))
+
+
+def usl_jacobian(n: np.ndarray, sigma: float, kappa: float, lam: float) -> np.ndarray:
+    """∂X/∂(σ, κ, λ) per point, analytic (as R usl's ``gradient.usl``): the covariance is built from it."""
+    n = np.asarray(n, dtype=float)
+    d = 1.0 + sigma * (n - 1.0) + kappa * n * (n - 1.0)
+    x = lam * n / d
+    return np.column_stack([-x * (n - 1.0) / d, -x * n * (n - 1.0) / d, n / d])
 
 
 @dataclass(frozen=True)
@@ -56,9 +65,11 @@ class UslFit:
     lam_ci: tuple[float, float] | None = None
     r_squared: float | None = None
     residual_se: float | None = None
+    dof: int = 0  # residual degrees of freedom, n − 3
     peak_concurrency: float | None = None  # N* = √((1 − σ)/κ); None when κ = 0 (no retrograde region)
     peak_throughput: float | None = None  # X(N*); with κ = 0 the ceiling λ/σ that is approached, never reached
     peak_note: str = ""
+    cov: tuple[tuple[float, float, float], ...] | None = field(default=None, repr=False)  # of (σ, κ, λ)
     concurrency: tuple[float, ...] = field(default=(), repr=False)
     throughput: tuple[float, ...] = field(default=(), repr=False)
 
@@ -90,14 +101,17 @@ class UslFit:
         """The smallest N with X(N) = x, or None when x is beyond what the system can deliver."""
         sigma, kappa, lam = self._need()
         # x(1 + σ(N−1) + κN(N−1)) = λN  ⇔  xκN² + (x(σ−κ) − λ)N + x(1−σ) = 0
-        return _smallest_positive_root(x * kappa, x * (sigma - kappa) - lam, x * (1.0 - sigma))
+        return smallest_positive_root(x * kappa, x * (sigma - kappa) - lam, x * (1.0 - sigma))
 
     def concurrency_at_latency_ms(self, limit_ms: float, think_time_s: float = 0.0) -> float:
-        """The N at which R(N) reaches ``limit_ms`` (R grows monotonically with N)."""
+        """The N at which R(N) reaches ``limit_ms`` (R grows monotonically with N); 0 when R is above
+        the limit at any load, inf when it never gets there."""
         sigma, kappa, lam = self._need()
         # (1 + σ(N−1) + κN(N−1))/λ = L + Z  ⇔  κN² + (σ−κ)N + (1 − σ − λ(L + Z)) = 0
         c = 1.0 - sigma - lam * (limit_ms / 1000.0 + think_time_s)
-        root = _smallest_positive_root(kappa, sigma - kappa, c)
+        if c > 0:
+            return 0.0
+        root = smallest_positive_root(kappa, sigma - kappa, c)
         return math.inf if root is None else root
 
     def to_json(self) -> dict:
@@ -107,12 +121,14 @@ class UslFit:
             "sigma": self.sigma, "kappa": self.kappa, "lambda": self.lam,
             "peak_concurrency": self.peak_concurrency, "peak_throughput": self.peak_throughput,
             "peak_note": self.peak_note, "r_squared": self.r_squared, "residual_se": self.residual_se,
+            "dof": self.dof,
             "stderr": {"sigma": self.sigma_se, "kappa": self.kappa_se, "lambda": self.lam_se},
             "ci95": {"sigma": ci(self.sigma_ci), "kappa": ci(self.kappa_ci), "lambda": ci(self.lam_ci)},
         }
 
 
-def _smallest_positive_root(a: float, b: float, c: float) -> float | None:
+def smallest_positive_root(a: float, b: float, c: float) -> float | None:
+    """The smallest positive root of aN² + bN + c, or None; stable for a → 0 (the κ = 0 case)."""
     if abs(a) < 1e-300:
         if b == 0:
             return None
@@ -174,8 +190,8 @@ def fit_usl(concurrency: Sequence[float] | np.ndarray, throughput: Sequence[floa
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", OptimizeWarning)
                 popt, pcov = curve_fit(usl_throughput, n, x, p0=p0, bounds=([0.0, 0.0, 1e-300], [1.0, np.inf, np.inf]),
-                                       method="trf", x_scale="jac", max_nfev=max_nfev, ftol=1e-12, xtol=1e-12,
-                                       gtol=1e-12)
+                                       method="trf", jac=usl_jacobian, x_scale="jac", max_nfev=max_nfev,
+                                       ftol=1e-12, xtol=1e-12, gtol=1e-12)
         except (RuntimeError, ValueError) as exc:
             failure = str(exc).splitlines()[0]
             continue
@@ -211,96 +227,19 @@ def fit_usl(concurrency: Sequence[float] | np.ndarray, throughput: Sequence[floa
     (s_se, s_ci), (k_se, k_ci), (l_se, l_ci) = unc(0), unc(1), unc(2)
     if kappa * n_max**2 <= _KAPPA_NEGLIGIBLE:
         kappa = 0.0  # at its bound: report the 0 the optimiser was heading for, not 1e-27
+    if sigma * n_max <= _KAPPA_NEGLIGIBLE:
+        sigma = 0.0  # likewise for σ
     if kappa > 0:
         peak_n = math.sqrt((1.0 - sigma) / kappa)
         peak_x = float(usl_throughput(peak_n, sigma, kappa, lam))
-        note = "N* = √((1 − σ)/κ): beyond it throughput falls (retrograde)"
+        note = "fitted curve peaks at N* = √((1 − σ)/κ) and falls beyond it"
     elif sigma > 0:
         peak_n, peak_x = None, lam / sigma
-        note = "κ = 0: no peak; throughput approaches the ceiling λ/σ (Amdahl's law) and never falls"
+        note = "κ estimated 0: the fitted curve has no peak and approaches the ceiling λ/σ"
     else:
         peak_n, peak_x = None, None
-        note = "σ = κ = 0: linear scaling in the measured range; the data shows no limit"
+        note = "σ = κ = 0 estimated: the fitted curve is linear"
+    cov = tuple(tuple(map(float, row)) for row in pcov) if dof > 0 and np.all(np.isfinite(pcov)) else None
     return UslFit(True, "", int(n.size), sigma, kappa, lam, s_se, k_se, l_se, s_ci, k_ci, l_ci, r2,
-                  math.sqrt(ssr / dof) if dof > 0 else None, peak_n, peak_x, note,
+                  math.sqrt(ssr / dof) if dof > 0 else None, dof, peak_n, peak_x, note, cov,
                   tuple(map(float, n)), tuple(map(float, x)))
-
-
-@dataclass(frozen=True)
-class Headroom:
-    """How close a planned load runs to the fitted limit (Gunther 2007, ch. 5-6)."""
-
-    peak_rps: float
-    growth: float
-    target_rps: float  # peak_rps × growth
-    max_throughput: float | None  # X(N*), or the ceiling λ/σ when κ = 0; None when no limit is visible
-    utilisation: float | None  # target / max_throughput: 0.8 means 80 % of the limit
-    concurrency_at_target: float | None  # smallest N with X(N) = target; None: beyond capacity
-    latency_at_target_ms: float | None  # R at that N (Little's law)
-    latency_limit_ms: float | None
-    latency_break_concurrency: int | None  # smallest integer N with R(N) > limit
-    latency_break_throughput: float | None  # X at that N
-    think_time_s: float
-    verdict: str  # one line
-
-    def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def headroom(fit: UslFit, peak_rps: float, growth: float = 1.0, latency_limit_ms: float | None = None,
-             think_time_s: float = 0.0) -> Headroom:
-    """Target = peak × growth against the fitted maximum, and where the latency limit breaks."""
-    if not fit.ok:
-        raise ValueError(f"no USL fit: {fit.reason}")
-    target = peak_rps * growth
-    limit = fit.peak_throughput
-    util = target / limit if limit else None
-    n_target = fit.concurrency_at_throughput(target)
-    lat_target = float(fit.latency_ms_at(n_target, think_time_s)) if n_target is not None else None
-    n_break = x_break = None
-    if latency_limit_ms is not None:
-        edge = fit.concurrency_at_latency_ms(latency_limit_ms, think_time_s)
-        if math.isfinite(edge):
-            n_break = max(1, math.floor(edge) + 1)
-            x_break = float(fit.throughput_at(n_break))
-    if n_target is None:
-        verdict = (f"target {target:.4g}/s exceeds the maximum throughput {limit:.4g}/s: "
-                   "the system cannot carry it at any concurrency")
-    else:
-        verdict = f"target {target:.4g}/s is reached at N ≈ {n_target:.1f}"
-        if util is not None:
-            verdict += f", {util:.0%} of the maximum {limit:.4g}/s"
-        if n_break is not None and n_break <= n_target:
-            verdict += f"; but R(N) exceeds {latency_limit_ms:g} ms from N = {n_break}"
-    return Headroom(peak_rps, growth, target, limit, util, n_target, lat_target, latency_limit_ms, n_break, x_break,
-                    think_time_s, verdict)
-
-
-@dataclass(frozen=True)
-class LatencyMatch:
-    """How well Little's-law R(N) = N/X(N) − Z matches the latency that was measured."""
-
-    n_points: int
-    mean_abs_pct_error: float  # mean |R_pred − R_meas| / R_meas
-    max_abs_pct_error: float
-    implied_think_time_s: float  # mean of N/X − R over the points: Z that makes Little's law hold
-    think_time_s: float
-
-    def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
-
-
-def latency_match(fit: UslFit, concurrency: Sequence[float], throughput: Sequence[float],
-                  latency_ms: Sequence[float | None], think_time_s: float = 0.0) -> LatencyMatch | None:
-    """Compare predicted and measured mean latency; None when no point has a latency."""
-    if not fit.ok:
-        return None
-    rows = [(float(n), float(x), float(r)) for n, x, r in zip(concurrency, throughput, latency_ms, strict=True)
-            if r is not None and math.isfinite(float(r)) and float(r) > 0 and float(x) > 0]
-    if not rows:
-        return None
-    n, x, r = (np.array(c) for c in zip(*rows, strict=True))
-    pred = fit.latency_ms_at(n, think_time_s)
-    err = np.abs(pred - r) / r
-    return LatencyMatch(len(rows), float(err.mean()), float(err.max()), float(np.mean(n / x - r / 1000.0)),
-                        think_time_s)

@@ -17,7 +17,6 @@ from loadkit.capacity import (
     analyze,
     chart_png,
     fit_usl,
-    headroom,
     load_points,
     points_from_run,
     points_from_runs,
@@ -67,7 +66,7 @@ def test_raytracer_matches_the_r_usl_package():
     assert f.ok, f.reason
     assert sig3(f.sigma) == 0.0578 and f.lam == pytest.approx(21.8488, abs=5e-5)
     assert f.kappa == pytest.approx(0.0, abs=1e-12)
-    assert f.peak_concurrency is None and "κ = 0" in f.peak_note  # no retrograde region: say so
+    assert f.peak_concurrency is None and "κ estimated 0" in f.peak_note  # no retrograde region in the curve
     assert f.peak_throughput == pytest.approx(f.lam / f.sigma)  # Amdahl ceiling
     assert sig3(f.sigma_se) == sig3((0.081864 - 0.033677) / 2 / 1.812461)  # qt(0.95, 10)
     assert sig3(f.lam_se) == sig3((25.829306 - 17.868380) / 2 / 1.812461)
@@ -161,24 +160,28 @@ def test_exact_dataset_recovers_parameters_and_peak(exact):
 def test_headroom_numbers_are_the_analytic_ones(exact):
     r = analyze(exact, peak_rps=400, growth=2.0, latency_limit_ms=30.0)
     h, f = r.headroom, r.fit
+    # exact points: the intervals collapse onto the estimates, so each is checked through .estimate and its bounds
     target = 800.0
     # X(N) = target  ⇔  target·κ·N² + (target(σ − κ) − λ)·N + target(1 − σ) = 0, smaller root
     a, b, c = target * KAPPA, target * (SIGMA - KAPPA) - LAM, target * (1 - SIGMA)
     n_target = (-b - math.sqrt(b * b - 4 * a * c)) / (2 * a)
     assert h.target_rps == target
-    assert h.concurrency_at_target == pytest.approx(n_target, rel=1e-6)
-    assert float(usl_throughput(h.concurrency_at_target, SIGMA, KAPPA, LAM)) == pytest.approx(target)
-    assert h.utilisation == pytest.approx(target / f.peak_throughput, rel=1e-9)
-    assert h.latency_at_target_ms == pytest.approx(n_target / target * 1000, rel=1e-6)
+    assert h.concurrency_at_target.estimate == pytest.approx(n_target, rel=1e-6)
+    assert h.concurrency_at_target.low == pytest.approx(n_target, rel=1e-4) == h.concurrency_at_target.high
+    assert float(usl_throughput(h.concurrency_at_target.estimate, SIGMA, KAPPA, LAM)) == pytest.approx(target)
+    assert h.utilisation.estimate == pytest.approx(target / f.peak_throughput, rel=1e-9)
+    assert h.latency_at_target_ms.estimate == pytest.approx(n_target / target * 1000, rel=1e-6)
     # R(N) = (1 + σ(N−1) + κN(N−1))/λ s > 30 ms  ⇔  κN² + (σ−κ)N + (1−σ) − 3 > 0: N > 26.98, so N = 27
     edge = (-(SIGMA - KAPPA) + math.sqrt((SIGMA - KAPPA) ** 2 - 4 * KAPPA * (1 - SIGMA - 3))) / (2 * KAPPA)
     assert math.floor(edge) + 1 == 27 == h.latency_break_concurrency
-    assert h.latency_break_throughput == pytest.approx(float(usl_throughput(27, SIGMA, KAPPA, LAM)))
+    assert h.latency_break.estimate == pytest.approx(edge, rel=1e-6)
+    assert h.latency_break_throughput.estimate == pytest.approx(float(usl_throughput(edge, SIGMA, KAPPA, LAM)))
     assert f.latency_ms_at(26) <= 30 < f.latency_ms_at(27)
     assert n_target == pytest.approx(15.77, abs=0.01) and "but R(N) exceeds" not in h.verdict
     # a 15 ms limit: 0.001N² + 0.049N − 0.55 > 0 ⇔ N > 9.42, below N at target: the verdict says so
-    tight = headroom(f, 400, 2.0, latency_limit_ms=15.0)
-    assert tight.latency_break_concurrency == 10 and "R(N) exceeds 15 ms from N = 10" in tight.verdict
+    tight = analyze(exact, peak_rps=400, growth=2.0, latency_limit_ms=15.0).headroom
+    assert tight.latency_break_concurrency == 10 and "R(N) exceeds 15 ms from N ≈ 9.42" in tight.verdict
+    assert "before the target is reached" in tight.verdict
     # Little's law with the exact latencies: no error, no think time
     assert r.latency.mean_abs_pct_error == pytest.approx(0, abs=1e-6)
     assert r.latency.implied_think_time_s == pytest.approx(0, abs=1e-9)
@@ -186,9 +189,21 @@ def test_headroom_numbers_are_the_analytic_ones(exact):
 
 def test_headroom_beyond_capacity(exact):
     f = analyze(exact).fit
-    h = headroom(f, peak_rps=f.peak_throughput, growth=1.1)
-    assert h.concurrency_at_target is None and h.utilisation == pytest.approx(1.1)
-    assert "exceeds the maximum" in h.verdict
+    h = analyze(exact, peak_rps=f.peak_throughput, growth=1.1).headroom
+    assert h.concurrency_at_target.estimate is None and not math.isfinite(h.concurrency_at_target.high)
+    assert h.utilisation.estimate == pytest.approx(1.1)
+    assert "exceeds the maximum" in h.verdict and "even at its upper bound" in h.verdict
+
+
+def test_latency_view_finds_the_think_time(exact):
+    """Users that wait 8 ms between requests: measured R = N/X − 0.008 s, so R(N) with Z = 0 is 8 ms too high."""
+    pts = [Point(p.concurrency, p.throughput, p.latency_ms - 8.0) for p in exact]
+    view = analyze(pts).latency
+    assert view.implied_think_time_s == pytest.approx(0.008)
+    assert "think time of 8 ms, not the 0 ms assumed (pass --think-time 0.008)" in view.note
+    assert not any(p.inside for p in view.points)  # 8 ms off: outside the (collapsed) band everywhere
+    right = analyze(pts, think_time_s=0.008).latency
+    assert all(p.inside for p in right.points) and "think time of" not in right.note
 
 
 def test_think_time_shifts_latency(exact):
@@ -206,7 +221,7 @@ def test_json_has_the_headline_keys(exact):
     j = analyze(exact, peak_rps=500).to_json()
     assert list(j)[:6] == ["sigma", "kappa", "lambda", "peak_concurrency", "peak_throughput", "r_squared"]
     assert j["n_points"] == 40 and j["stderr"]["sigma"] is not None and j["predictions"]
-    json.dumps(j)  # plain JSON types only
+    json.dumps(j, allow_nan=False)  # plain JSON types only, no NaN or Infinity
 
 
 # --- inputs -----------------------------------------------------------------------------------------------
@@ -323,7 +338,7 @@ def test_chart_is_a_png(tmp_path, exact):
     r = analyze(exact, peak_rps=500, growth=1.5)
     out = write_report(r, tmp_path / "chart.png")
     data = out.read_bytes()
-    assert png_size(data) == (800, 500)
+    assert png_size(data) == (800, 800)
     assert 10_000 < len(data) < 1_000_000
 
 
@@ -337,7 +352,8 @@ def test_html_is_escaped_and_self_contained(tmp_path, exact):
     assert "data:image/png;base64," in text
     assert "http://" not in text and "https://" not in text  # nothing fetched from the network
     md = write_report(r, tmp_path / "report.md")
-    assert "![throughput and USL fit](report.png)" in md.read_text() and (tmp_path / "report.png").is_file()
+    assert "![throughput and latency with the USL fit](report.png)" in md.read_text()
+    assert (tmp_path / "report.png").is_file()
     assert json.loads(write_report(r, tmp_path / "r.json").read_text())["sigma"] == pytest.approx(SIGMA)
     with pytest.raises(ConfigError, match="unknown report type"):
         write_report(r, tmp_path / "r.txt")
