@@ -36,6 +36,23 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
+def _number(minimum: float = 0.0, maximum: float = 1e12, integer: bool = False):
+    """An argparse type: a finite number in [minimum, maximum] (NaN and infinity are not numbers here)."""
+    import math
+
+    def parse(text: str) -> float | int:
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'a whole number' if integer else 'a number'}, "
+                                             f"got {text!r}") from None
+        if not math.isfinite(value) or not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"expected a number from {minimum:g} to {maximum:g}, got {text!r}")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="loadkit", description="Pre-production load tests with a CI verdict.")
     p.add_argument("--version", action="version", version=f"loadkit {__version__}")
@@ -93,9 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     cap.add_argument("-o", "--output", type=Path, default=None, metavar="FILE", help="write a report: .html, .md, .png or .json")
     cap.add_argument("--peak", default=None, metavar="RPS|PROFILE",
                      help="recorded peak throughput: a number, or a traffic profile whose peak rate is used")
-    cap.add_argument("--growth", type=float, default=1.0, metavar="X", help="growth factor applied to --peak (default 1)")
-    cap.add_argument("--latency-limit", type=float, default=None, metavar="MS", help="mean-latency limit in ms")
-    cap.add_argument("--think-time", type=float, default=0.0, metavar="S", help="users' wait between requests, seconds")
+    cap.add_argument("--growth", type=_number(1e-6, 1e6), default=1.0, metavar="X", help="growth factor applied to --peak (default 1)")
+    cap.add_argument("--latency-limit", type=_number(1e-6, 1e9), default=None, metavar="MS", help="mean-latency limit in ms")
+    cap.add_argument("--think-time", type=_number(0, 1e6), default=0.0, metavar="S", help="users' wait between requests, seconds")
     cap.add_argument("--include-generator-limited", action="store_true",
                      help="keep steps the load generator could not drive in the fit (left out by default)")
     cap.add_argument("--seed", type=int, default=0, help="seed of the draws behind the intervals (default 0)")
@@ -117,7 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--streams", type=int, default=1, help="number of workers sharing the load")
     worker.add_argument("--seed", type=int, default=0, help="the run's schedule seed (the master passes it)")
     worker.add_argument("--parent-pid", type=int, default=None, help="quit when this process (the master) is gone")
-    worker.add_argument("--max-seconds", type=float, default=None, help="quit after this many seconds in any case")
+    worker.add_argument("--max-seconds", type=_number(0.001, 1e8), default=None, help="quit after this many seconds in any case")
     return p
 
 
@@ -125,7 +142,7 @@ def _baseline_options(p: argparse.ArgumentParser, env: bool = True) -> None:
     p.add_argument("--baselines", type=Path, default=Path("baselines"), help="baseline folder (default: baselines)")
     if env:
         p.add_argument("--env", default="staging", help="environment the baseline belongs to (default: staging)")
-    p.add_argument("--keep", type=int, default=10, help="runs kept per baseline (default: 10)")
+    p.add_argument("--keep", type=_number(1, 10_000, integer=True), default=10, help="runs kept per baseline (default: 10)")
 
 
 def _publish_options(p: argparse.ArgumentParser) -> None:
@@ -145,9 +162,9 @@ def _run_options(p: argparse.ArgumentParser, host: bool = True) -> None:
         p.add_argument("--host", default=None, help="override target.host (must be in allowed_hosts)")
     p.add_argument("--out", default="results", type=Path, help="folder the run folder is created in (default: results)")
     p.add_argument("--run-id", default=None, help="name of the run folder (default: time, scenario, random suffix)")
-    p.add_argument("--workers", type=int, default=0, help="Locust worker processes on this host (default: none)")
+    p.add_argument("--workers", type=_number(0, 1024, integer=True), default=0, help="Locust worker processes on this host (default: none)")
     p.add_argument("--target-pid", type=int, default=None, help="sample this process's CPU during the run")
-    p.add_argument("--progress-interval", type=float, default=None,
+    p.add_argument("--progress-interval", type=_number(0.05, 3600), default=None,
                    help="seconds between progress lines (default: 1 on a terminal, 5 otherwise)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 

@@ -128,10 +128,9 @@ def test_a_generator_bound_step_run_is_not_taken_for_the_target(generator_bound_
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="needs health.parquet from the run engine")
 def test_generator_bound_steps_are_named_and_left_out_of_the_fit(generator_bound_run, capsys):
-    """Acceptance: the steps the generator could not drive are named generator-limited and left out. Needs the
-    run engine's health monitor (health.parquet); until it lands this fails, and strict xfail says so."""
+    """Acceptance: the steps the generator could not drive are named generator-limited and left out, from the
+    run engine's health monitor (health.parquet)."""
     from loadkit.runfolder import RunPaths, read_health
 
     health = read_health(RunPaths(generator_bound_run))
@@ -149,7 +148,7 @@ def test_generator_bound_steps_are_named_and_left_out_of_the_fit(generator_bound
 def test_bad_capacity_flags_are_one_line_exit_2(tmp_path, capsys):
     (tmp_path / "p.csv").write_text("concurrency,throughput\n1,10\n2,19\n4,35\n8,60\n")
     for flags, words in ((["--seed", "-1"], "--seed: expected 0 or a positive whole number"),
-                         (["--growth", "0"], "--growth: expected a positive factor"),
+                         (["--growth", "0"], "--growth: expected a number from 1e-06"),
                          (["--peak", "-5"], "--peak: expected a positive number")):
         capsys.readouterr()
         assert main(["capacity", str(tmp_path / "p.csv"), *flags]) == 2, flags
