@@ -6,6 +6,7 @@ loader that puts arbitrary values at arbitrary places of a valid scenario.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 
@@ -146,10 +147,8 @@ def test_random_bytes_are_refused_cleanly(data):
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return
-    try:
+    with contextlib.suppress(ConfigError):  # refused cleanly is fine; anything else fails the test
         parse_scenario(text, "s.yaml", env={})
-    except ConfigError:
-        pass
 
 
 @pytest.mark.parametrize("argv", [
