@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -63,20 +65,45 @@ class BaselineRun:
         }
 
     @classmethod
-    def from_json(cls, data: dict, source: str) -> BaselineRun:
+    def from_json(cls, data: Any, source: str) -> BaselineRun:
+        """A stored record, validated: a damaged one is refused with its path, never compared with."""
+        if not isinstance(data, dict):
+            raise ResultsError(f"{source}: not a baseline run (a JSON {type(data).__name__}, expected an object)")
         if data.get("schema") != SCHEMA:
             raise ResultsError(f"{source}: baseline schema {data.get('schema')!r}, this loadkit reads {SCHEMA}")
         try:
             fp = data.get("fingerprint") or {}
-            return cls(
-                data["run_id"], data["scenario"], data["environment"], data["start"], data["end"],
-                data["promoted_at"], {k: float(v) for k, v in data["aggregates"].items() if v is not None},
-                {k: LogHistogram.from_json(h) for k, h in data.get("histograms", {}).items()},
-                tuple(data.get("windows", ())), data.get("metrics", {}), fp.get("values", {}), fp.get("hash", ""),
-                bool(data.get("forced", False)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ResultsError(f"{source}: not a valid baseline run ({exc})") from None
+            ids = [data[k] for k in ("run_id", "scenario", "environment", "start", "end", "promoted_at")]
+            if not all(isinstance(v, str) and v for v in ids):
+                raise ValueError("run_id, scenario, environment, start, end and promoted_at must be non-empty text")
+            aggregates = _aggregates(data["aggregates"])
+            run = cls(*ids, aggregates, {k: LogHistogram.from_json(h) for k, h in data.get("histograms", {}).items()},
+                      tuple(data.get("windows", ())), dict(data.get("metrics", {})), dict(fp.get("values", {})),
+                      str(fp.get("hash", "")), bool(data.get("forced", False)))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ResultsError(f"{source}: not a valid baseline run ({exc}); remove it with loadkit baseline "
+                               "remove, or restore it from git") from None
+        return run
+
+
+def _aggregates(raw: Any) -> dict[str, float]:
+    """The aggregates of a record: finite numbers in their ranges (a rate in [0, 1], latencies and rates >= 0)."""
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError("its aggregates are missing or empty")
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"aggregate {key!r} is {value!r}, not a finite number")
+        if key.startswith("error_rate") and not 0.0 <= value <= 1.0:
+            raise ValueError(f"aggregate {key!r} is {value!r}, outside 0..1")
+        if (key.startswith("rps") or "(latency" in key) and value < 0:
+            raise ValueError(f"aggregate {key!r} is negative ({value!r})")
+        out[str(key)] = float(value)
+    if not out:
+        raise ValueError("its aggregates are all empty")
+    return out
 
 
 def aggregates_from_summary(summary: dict) -> dict[str, float]:
@@ -167,17 +194,48 @@ class BaselineStore:
         return self.root / scenario / environment
 
     def runs(self, scenario: str, environment: str) -> list[BaselineRun]:
-        """The baseline runs, oldest first."""
+        """The baseline runs, oldest first: a consistent snapshot, never half a promotion or a pruning."""
         folder = self.folder(scenario, environment)
         if not folder.is_dir():
             return []
-        runs = []
-        for path in sorted(folder.glob("*.json")):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise ResultsError(f"{path}: unreadable baseline run ({exc})") from None
-            runs.append(BaselineRun.from_json(data, str(path)))
+        with self._shared(folder):
+            runs = []
+            for path in sorted(folder.glob("*.json")):
+                try:
+                    data = json.loads(path.read_text(encoding="utf-8"))
+                except FileNotFoundError:  # pruned between listing and reading (a read-only store has no lock)
+                    continue
+                except (OSError, ValueError) as exc:
+                    raise ResultsError(f"{path}: unreadable baseline run ({exc}); remove it with loadkit baseline "
+                                       "remove, or restore it from git") from None
+                runs.append(BaselineRun.from_json(data, str(path)))
+        return sorted(runs, key=lambda r: (r.start, r.run_id))
+
+    def check_writable(self, scenario: str, environment: str) -> None:
+        """Refuse, before any load, a baseline folder this process could not promote into."""
+        folder = self.folder(scenario, environment)
+        probe = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if probe is None or not os.access(probe, os.W_OK):
+            raise ConfigError(f"{folder}: the baseline folder is not writable, so --promote-on-pass could not "
+                              "promote; fix its permissions or drop --promote-on-pass")
+
+    @contextmanager
+    def _shared(self, folder: Path) -> Iterator[None]:
+        """A shared lock while reading (writers hold it exclusively); none on a read-only store."""
+        try:
+            fh = open(folder / ".lock", "a")  # noqa: SIM115 (closed below)
+        except OSError:
+            yield
+            return
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH)
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+
+    def _runs_unlocked(self, folder: Path) -> list[BaselineRun]:
+        runs = [BaselineRun.from_json(json.loads(p.read_text(encoding="utf-8")), str(p)) for p in sorted(folder.glob("*.json"))]
         return sorted(runs, key=lambda r: (r.start, r.run_id))
 
     def entries(self) -> list[tuple[str, str, int]]:
@@ -217,16 +275,18 @@ class BaselineStore:
             if target.exists():
                 raise ConfigError(f"{record.run_id} is already in the {record.scenario}/{environment} baseline")
             atomic_write(target, json.dumps(record.to_json(), separators=(",", ":")), fsync=True)
-            pruned = [r.run_id for r in self.runs(record.scenario, environment)[: -self.keep]]
+            pruned = [r.run_id for r in self._runs_unlocked(folder)[: -self.keep]]
             for run_id in pruned:
                 (folder / f"{run_id}.json").unlink()
         return record, pruned
 
     def remove(self, scenario: str, environment: str, run_id: str) -> None:
         folder = self.folder(scenario, environment)
+        if not _SAFE.match(run_id):
+            raise ConfigError(f"run id {run_id!r}: expected letters, digits, '-', '_' or '.'")
         with self._locked(folder):
             path = folder / f"{run_id}.json"
             if not path.exists():
-                known = ", ".join(r.run_id for r in self.runs(scenario, environment)) or "none"
+                known = ", ".join(r.run_id for r in self._runs_unlocked(folder)) or "none"
                 raise ConfigError(f"{run_id} is not in the {scenario}/{environment} baseline (runs: {known})")
             path.unlink()

@@ -276,11 +276,12 @@ def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, targe
           f"for {scenario.load.duration:g}s" + (f" with {args.workers} workers" if args.workers else ""), file=err)
     handlers = [gevent.signal_handler(sig, run.interrupt, f"interrupted by {sig.name}")
                 for sig in (signal.SIGINT, signal.SIGTERM)]
-    try:
+    try:  # a signal stops the load; once the load has ended it waits until every output is written
         outcome = run.execute()
     finally:
         for h in handlers:
             h.cancel()
+        _exit_on_signal()
     if tty and not args.quiet:
         print(file=err)
     if outcome.status == "error":
@@ -295,6 +296,13 @@ def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, targe
         print(f"baseline: promoted {record.run_id} to {record.scenario}/{args.env}"
               + (f" (dropped {', '.join(pruned)})" if pruned else ""), file=out)
     return exit_code(outcome.verdict.status, outcome.status)
+
+
+def _exit_on_signal() -> None:
+    """Every output is written: what is left is printing and exiting, which a signal must not cut short
+    (the process would die by the raw signal, and CI would read that as a crash, not as the verdict)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _print_verdict(verdict, run_dir: Path, files: tuple[Path, ...], warnings: tuple[str, ...], out: TextIO) -> None:
@@ -339,7 +347,9 @@ def _cmd_baseline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     store = BaselineStore(args.baselines, args.keep)
     if args.action == "promote":
-        record, pruned = store.promote(args.run_dir, args.env, time.time(), force=args.force)
+        from .verdict.promote import promote_run
+
+        record, pruned = promote_run(store, args.run_dir, args.env, time.time(), force=args.force)
         print(f"promoted {record.run_id} to {record.scenario}/{args.env}"
               + (" (forced)" if args.force else "") + (f"; dropped {', '.join(pruned)}" if pruned else ""), file=out)
     elif args.action == "list":

@@ -4,6 +4,7 @@
     ├── ConfigError (2)          bad scenario, bad flag, host not allowed
     │     carries a list of :class:`Problem` so every problem of a file is shown at once
     ├── RunError (3)             target unreachable, no request completed, internal failure
+    │     └── DiskFullError      the disk filled while the results were written
     └── ResultsError (2)         a results folder that is missing or unreadable
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LoadkitError", "ConfigError", "RunError", "ResultsError", "Problem"]
+__all__ = ["LoadkitError", "ConfigError", "RunError", "DiskFullError", "ResultsError", "Problem"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class RunError(LoadkitError):
     """The run could not produce a meaningful result."""
 
     exit_code = 3
+
+
+class DiskFullError(RunError):
+    """The disk (or quota) filled while the run wrote its results; what was written is kept."""
 
 
 class ResultsError(LoadkitError):

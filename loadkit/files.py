@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ResultsError
+from .errors import DiskFullError, ResultsError
 
 __all__ = ["atomic_path", "atomic_write", "write_json", "json_default", "disk_full"]
 
@@ -44,8 +44,9 @@ def atomic_path(path: Path, fsync: bool = False) -> Iterator[Path]:
     except OSError as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        what = "the disk is full" if disk_full(exc) else (exc.strerror or str(exc))
-        raise ResultsError(f"{path}: cannot write ({what})") from exc
+        if disk_full(exc):
+            raise DiskFullError(f"{path}: cannot write: the disk is full") from exc
+        raise ResultsError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

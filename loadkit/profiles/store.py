@@ -174,8 +174,14 @@ def load_profile(path: str | Path) -> Profile:
     requests = _read_rates(paths.csv)
     try:
         profile = _from_doc(doc, fmt, requests)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise _bad(paths.json, "", f"malformed profile ({type(exc).__name__}: {exc}); re-import the profile") from None
+    import math
+
+    for key, value in (("interval_s", profile.interval), ("mix_interval_s", profile.mix_interval)):
+        if value is not None and not (math.isfinite(value) and 0 < value <= 86_400):
+            raise _bad(paths.json, key, f"expected a positive number of seconds (at most a day), got {value!r}; "
+                                        "re-import the profile")
     if fmt == FORMAT_VERSION and doc.get("mix"):
         profile = _with_mix(profile, paths.mix)
     return profile

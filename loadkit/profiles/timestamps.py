@@ -54,6 +54,9 @@ def _iso_epoch(text: str) -> float:
     return float(t)
 
 
+_YEAR_10000 = 253_402_300_800.0
+
+
 def parse_timestamp(value: Any) -> float:
     """Epoch seconds from ISO 8601 (no zone = UTC), CLF ``10/Oct/2000:13:55:36 -0700``, or epoch s/ms.
 
@@ -73,7 +76,10 @@ def parse_timestamp(value: Any) -> float:
             return _iso_epoch(text)
     if t != t or t in (float("inf"), float("-inf")) or t < 0:
         raise ValueError(value)
-    return t / 1000.0 if t > 1e11 else t
+    t = t / 1000.0 if t > 1e11 else t
+    if t >= _YEAR_10000:  # not a time any log was written at: the line is malformed
+        raise ValueError(value)
+    return t
 
 
 def _cached_time(text: str, parse=_clf_epoch) -> float:

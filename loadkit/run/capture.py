@@ -233,10 +233,24 @@ class PartWriter:
         self._waits.append(self._run_in(lambda: _write_part(table.to_batches(), path)))
 
     def wait(self) -> None:
-        """Block until every part handed over is on disk (re-raises a write error)."""
+        """Block until every part handed over is on disk (re-raises the first write error, after all are done)."""
         waits, self._waits = self._waits, []
+        first: BaseException | None = None
         for w in waits:
-            w()
+            try:
+                w()
+            except Exception as exc:  # noqa: BLE001 - every write is waited for before one error is raised
+                first = first or exc
+        if first is not None:
+            raise first
+
+    def failed(self) -> BaseException | None:
+        """The error of a part write that has finished badly, if any (checked once a second, never blocking)."""
+        for w in self._waits:
+            done = getattr(w, "done", None)
+            if done is not None and done() and getattr(w, "error", None) is not None:
+                return w.error()
+        return None
 
     def finish(self, out_file: Path) -> int:
         """Merge all parts into ``out_file`` one part at a time (flat memory), then remove them."""

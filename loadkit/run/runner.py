@@ -13,6 +13,7 @@ from __future__ import annotations
 import locust  # noqa: F401  (imported first: Locust applies gevent's monkey patching)
 # isort: on
 
+import contextlib
 import logging
 import os
 import time
@@ -28,6 +29,7 @@ from locust.runners import STATE_STOPPED
 
 from ..analysis import Summary, summarize_run
 from ..collectors import CollectorSet, MetricSpec
+from ..errors import DiskFullError, LoadkitError
 from ..files import write_json
 from ..hosts import AllowList
 from ..redact import Redactor
@@ -59,6 +61,8 @@ if TYPE_CHECKING:  # the verdict, the report and the baseline load scipy and mat
     from ..verdict import Verdict
 
 __all__ = ["LoadRun", "RunOutcome", "RunOptions", "probe_target"]
+
+RESERVE_BYTES = 256 * 1024
 
 log = logging.getLogger("loadkit")
 
@@ -100,10 +104,37 @@ class RunOutcome:
     promoted: tuple[BaselineRun, list[str]] | None = None
 
 
+class _Pending:
+    """A write running in a native thread of gevent's pool: call it to wait (and re-raise its error).
+
+    The error is returned by the thread rather than raised in it, so gevent does not print it as a
+    traceback: it reaches the user once, as one line.
+    """
+
+    def __init__(self, fn: Callable[[], None]):
+        def guarded() -> BaseException | None:
+            try:
+                fn()
+            except Exception as exc:  # noqa: BLE001 - handed back, raised where it is waited for
+                return exc
+            return None
+
+        self.result = gevent.get_hub().threadpool.spawn(guarded)
+
+    def __call__(self) -> None:
+        exc = self.result.get()
+        if exc is not None:
+            raise exc
+
+    def done(self) -> bool:
+        return self.result.ready()
+
+    def error(self) -> BaseException | None:
+        return self.result.value if self.result.ready() else None
+
+
 def _in_thread(fn: Callable[[], None]) -> Callable[[], None]:
-    """Run ``fn`` in a native thread of gevent's pool; returns a function that waits for it."""
-    result = gevent.get_hub().threadpool.spawn(fn)
-    return lambda: result.get()
+    return _Pending(fn)
 
 
 class LoadRun:
@@ -135,8 +166,15 @@ class LoadRun:
     # -- the run ---------------------------------------------------------------
     def execute(self) -> RunOutcome:
         o, s = self.options, self.scenario
+        if o.baselines is not None:  # a damaged or unwritable baseline is refused before any load is sent
+            o.baselines.runs(s.name, o.environment)
+            if o.promote_on_pass:
+                o.baselines.check_writable(s.name, o.environment)
         started = self.clock()
         self.paths = RunPaths(o.out_dir / (o.run_id or new_run_id(started, s.name))).create()
+        reserve = self.paths.root / ".reserve"  # room kept for the last words when the disk fills up
+        with contextlib.suppress(OSError):
+            reserve.write_bytes(bytes(RESERVE_BYTES))
         self.redact = self.redactor()
         self.seed = s.seed if s.seed is not None else new_seed()
         self.writer = PartWriter(self.paths.root, o.chunk_rows, run_in=_in_thread)
@@ -152,10 +190,20 @@ class LoadRun:
             with activated(guard):
                 return self._execute(manifest, started, guard)
         except Exception as exc:  # never leave a run folder that claims to be "running"
-            manifest.update({"status": RunStatus.ERROR, "end": iso(self.clock()),
-                             "reason": self.redact.text(f"internal error: {type(exc).__name__}: {exc}")})
-            write_json(self.paths.manifest, manifest)
+            why = str(exc) if isinstance(exc, LoadkitError) else f"internal error: {type(exc).__name__}: {exc}"
+            manifest.update({"status": RunStatus.ERROR, "end": iso(self.clock()), "reason": self.redact.text(why)})
+            with contextlib.suppress(Exception):  # let the part writes in flight finish (or fail and clean up)
+                self.writer.wait()
+            if isinstance(exc, DiskFullError) and self.paths.parts.is_dir():
+                manifest["reason"] += "; the samples written so far are kept in samples.parts/"
+            with contextlib.suppress(OSError):
+                reserve.unlink()  # frees what the manifest needs
+            with contextlib.suppress(LoadkitError):  # a full disk may refuse even this: the error is raised anyway
+                write_json(self.paths.manifest, manifest)
             raise
+        finally:
+            with contextlib.suppress(OSError):
+                reserve.unlink()
 
     def _engine(self, guard: Guard) -> Engine:
         o = self.options
@@ -181,13 +229,17 @@ class LoadRun:
                 return self._finish(manifest, started, self.clock(), RunStatus.ERROR, problem, engine, guard)
             collectors = self._collectors()
             collectors.start()  # before the load: counters become rates from here
-            started = engine.start()
-            manifest["start"] = iso(started)  # the load's start: the checked window counts from here
-            status, reason = self._drive(engine, started, collectors)
-            ended = self.clock()
-            lost = engine.stop()
-            if lost and status == RunStatus.COMPLETE:
-                status, reason = RunStatus.ERROR, lost
+            try:
+                started = engine.start()
+                manifest["start"] = iso(started)  # the load's start: the checked window counts from here
+                status, reason = self._drive(engine, started, collectors)
+                ended = self.clock()
+                lost = engine.stop()
+                if lost and status == RunStatus.COMPLETE:
+                    status, reason = RunStatus.ERROR, lost
+            except BaseException:
+                collectors.stop()  # on an error path the sampler must not outlive the run
+                raise
             collectors.stop(ended)
             record_collectors(manifest, collectors)
             return self._finish(manifest, started, ended, status, reason, engine, guard)
@@ -223,6 +275,9 @@ class LoadRun:
             if now >= next_flush:  # a part file every few seconds: a hard kill loses little
                 self.writer.flush()
                 next_flush = now + self.options.flush_seconds
+                failed = self.writer.failed()
+                if failed is not None:  # a full disk: stop sending load that cannot be recorded
+                    raise failed
             if self.on_progress and now >= next_report:
                 self.on_progress(self._progress(engine, now, now - started, duration))
                 next_report += interval
@@ -304,6 +359,8 @@ class LoadRun:
         promoted = None
         if (o.promote_on_pass and status == RunStatus.COMPLETE and verdict.status in (Outcome.PASS, Outcome.WARN)
                 and o.baselines):
-            promoted = o.baselines.promote(self.paths.root, o.environment, time.time())
+            from ..verdict.promote import promote_run
+
+            promoted = promote_run(o.baselines, self.paths.root, o.environment, time.time())
         return RunOutcome(self.paths, RunStatus(status), reason, samples, requests, failures, summary, verdict,
                           published.files, published.warnings, promoted)
