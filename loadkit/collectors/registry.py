@@ -76,7 +76,7 @@ SOURCES: dict[str, SourceInfo] = {
         "process", "a process and its children, by pid, pid file or listening TCP port (psutil)",
         (OptionInfo("pid", "int", "process id"),
          OptionInfo("pid_file", "str", "path of a file holding the process id"),
-         OptionInfo("port", "int", "TCP port the process listens on (pre-fork servers: the topmost listener)")),
+         OptionInfo("port", "int", "TCP port the server listens on (pre-fork servers: master and every worker)")),
         _PSUTIL_FIELDS, one_of=("pid", "pid_file", "port")),
     "host": SourceInfo("host", "the machine loadkit runs on (psutil)", (), _PSUTIL_FIELDS),
     "postgres": SourceInfo(

@@ -6,6 +6,12 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from helpers import SUPPORT, free_port, load
 
 from loadkit.collectors import MetricSpec, make_collector
 
@@ -146,3 +152,65 @@ def test_host_cpu_is_percent_of_one_core():
     assert values(rows, "host.rss_bytes")[0] > 0
     assert values(rows, "host.threads")[0] > 10
     assert values(rows, "host.open_files")[0] > 10
+
+
+def proc_cpu(pids: list[int]) -> dict[int, float]:
+    """utime + stime of each process, in seconds, from /proc/<pid>/stat (fields 14 and 15)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+@pytest.fixture(scope="module")
+def gunicorn_target(tmp_path_factory) -> Iterator[tuple[str, int]]:
+    """Real gunicorn, 2 sync workers, serving tests/support/cpu_wsgi.py (4 ms of CPU per request)."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
+                                 "--chdir", str(SUPPORT), "cpu_wsgi:app"], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 20
+        while len(psutil.Process(proc.pid).children()) < 2 or not _accepts(port):
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"gunicorn did not start: {log.read_text()[-800:]}")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _accepts(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_pre_fork_server_by_port_is_measured_whole(gunicorn_target):
+    """Master and both workers hold the listening socket: the CPU is the sum over all three, as /proc says."""
+    url, master = gunicorn_target
+    pids = [master] + [p.pid for p in psutil.Process(master).children()]
+    assert len(pids) == 3
+    c = collector(port=int(url.rsplit(":", 1)[1]))
+    before = proc_cpu(pids)
+    t0 = time.time()
+    c.start(t0)
+    sent = load(url, 3.0, workers=4)
+    t1 = time.time()
+    rows = c.sample(t1)
+    after = proc_cpu(pids)
+    assert c.missing is None
+    assert sorted(p.pid for p in c._tree()) == sorted(pids)
+    per_process = {pid: after[pid] - before[pid] for pid in pids}
+    truth = sum(per_process.values())
+    assert sum(sent.values()) > 100
+    assert all(per_process[w] > 0.2 * truth for w in pids[1:]), per_process  # both workers did work
+    (used,) = values(rows, "target.cpu_seconds")
+    assert used == pytest.approx(truth, rel=0.10), (used, truth, per_process)
+    (cpu,) = values(rows, "target.cpu")
+    assert cpu == pytest.approx(100.0 * used / (t1 - t0), rel=1e-6)
