@@ -26,8 +26,8 @@ def test_options_are_typed_and_problems_listed():
     assert problems == [] and spec.options["step"] == 15.0
     _, problems = check_spec(MetricSpec("t", "process", {"port": "http", "pid": 3, "colour": 1}))
     assert sorted(problems) == ["metrics t: give exactly one of pid, pid_file, port",
-                               "metrics t: port must be int (TCP port the process listens on (pre-fork servers: the "
-                               "topmost listener))", "metrics t: unknown option 'colour' for source process"]
+                               "metrics t: port must be int (TCP port the server listens on (pre-fork servers: master "
+                               "and every worker))", "metrics t: unknown option 'colour' for source process"]
     _, problems = check_spec(MetricSpec("db", "postgress", {}))
     assert problems == ["metrics db: unknown source 'postgress' (did you mean 'postgres'?)"]
     with pytest.raises(ConfigError, match="dsn is required"):
