@@ -71,8 +71,8 @@ class PostgresCollector(SourceBase):
         self._conn: Any = None
         self._oid = 0
         self._sql = _SAMPLE
-        self._own = self._own_at_prev = 0  # this collector's transactions (all counted by the server)
-        self._prev: tuple[float, tuple[float, ...]] | None = None
+        self._own = 0  # this collector's transactions since the baseline (all counted by the server)
+        self.rates.clamp = True  # pg_stat_reset(): no increase for that interval
         self._pgss: dict[tuple[Any, Any], tuple[str, float, float]] | None = None
         self._pgss_sql = ""
         self._secrets = _secrets_of(self.dsn)
@@ -158,43 +158,43 @@ class PostgresCollector(SourceBase):
         self._connect()
         self._pgss = self._statements() if self._pgss_sql else None
         self._query()  # publishes the setup's transactions, so the baseline below includes them
-        self._own = self._own_at_prev = 0
-        self._prev = (now, self._query())
-        self._own_at_prev = self._own
-        return []
+        self._own = 0
+        return self._rows(now, self._query())
 
     def _sample(self, now: float) -> list[Row]:
         return self._rows(now, self._query())
 
     def _stop(self, now: float) -> list[Row]:
-        deadline = time.monotonic() + self.settle
         values = self._query()
-        while time.monotonic() < deadline:
-            active, idle_age = values[-3], values[-1]
-            if active <= 0 and (idle_age < 0 or idle_age > IDLE_FLUSH_S + 0.3):
-                break  # nobody busy, and every idle backend has published what it held
-            self.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-            values = self._query()
-        rows = self._rows(now, values)
+        if self.settle > 0:
+            deadline = time.monotonic() + self.settle
+            while time.monotonic() < deadline:
+                active, idle_age = values[-3], values[-1]
+                if active <= 0 and (idle_age < 0 or idle_age > IDLE_FLUSH_S + 0.3):
+                    break  # nobody busy, and every idle backend has published what it held
+                self.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+                values = self._query()
+        rows = self._rows(now, values)  # stamped with the first read: what settling adds happened before it
         if self._pgss is not None:
             rows += self._top(now)
         return rows
 
     def _rows(self, now: float, values: tuple[float, ...]) -> list[Row]:
-        t0, prev = self._prev
-        own, self._own_at_prev = self._own - self._own_at_prev, self._own
-        self._prev = (now, values)
+        own = self._own - 1  # every transaction of ours is in the counters but the read just made
         rows = [self._row(now, "active_connections", max(values[7], 0)),
                 self._row(now, "waiting_connections", max(values[8], 0))]
-        if now <= t0:
-            return rows
-        d = [max(0.0, a - b) for a, b in zip(values[:7], prev[:7], strict=True)]
-        d[0] = max(0.0, d[0] - own)  # our own transactions are not load
-        dt = now - t0
-        rows += [self._row(now, f, d[i] / dt) for i, f in enumerate(_FIELDS)]
-        if d[4] > 0:
-            rows.append(self._row(now, "cache_hit_ratio", d[3] / d[4]))
-        return rows + [self._row(now, "deadlocks", d[5] / dt), self._row(now, "temp_bytes", d[6] / dt)]
+        rates = {f: self._rate(now, f, v) for f, v in (("tps", values[0] - own), ("rows_read", values[1]),
+                                                        ("rows_written", values[2]), ("blks_hit", values[3]),
+                                                        ("blks_fetched", values[4]), ("deadlocks", values[5]),
+                                                        ("temp_bytes", values[6]))}
+        rows += [self._row(now, f, rates[f]) for f in (*_FIELDS, "deadlocks", "temp_bytes") if rates[f] is not None]
+        hit, fetched = rates["blks_hit"], rates["blks_fetched"]
+        if hit is not None and fetched:
+            rows.append(self._row(now, "cache_hit_ratio", hit / fetched))
+            key = (self._metric("blks_fetched"), "")
+            if key in self.rates.merged:
+                self.rates.merged[(self._metric("cache_hit_ratio"), "")] = self.rates.merged[key]
+        return rows
 
     def _top(self, now: float) -> list[Row]:
         try:

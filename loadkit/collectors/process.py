@@ -2,7 +2,8 @@
 
 CPU is the difference of cumulative CPU times between samples (user + system, with the
 times of reaped children), so no sample is lost to psutil's first-call zero and a child
-that comes and goes between samples still counts.
+that comes and goes between samples still counts. ``cpu_seconds`` starts at 0 with a row at
+start, so its value at any instant of the run can be interpolated.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class ProcessCollector(SourceBase):
         super().__init__(spec, env, clock)
         self._roots: list[psutil.Process] = []
         self._base = 0.0
-        self._last: tuple[float, float] | None = None  # (ts, cpu seconds since start)
+        self._used = 0.0  # CPU seconds since start
 
     def _resolve(self) -> list[psutil.Process]:
         o = self.spec.options
@@ -182,18 +183,20 @@ class ProcessCollector(SourceBase):
 
     def _start(self, now: float) -> list[Row]:
         self._roots = self._resolve()
-        self._base = self._read()[0]
-        self._last = (now, 0.0)
-        return []
+        cpu, rss, threads, fds = self._read()
+        self._base, self._used = cpu, 0.0
+        self._rate(now, "cpu", 0.0)  # the baseline of the first rate
+        return self._fields(now, rss, threads, fds)
 
     def _sample(self, now: float) -> list[Row]:
         cpu, rss, threads, fds = self._read()
-        t0, c0 = self._last or (now, 0.0)
-        used = max(c0, cpu - self._base)  # a child gone but not yet reaped would look like time going back
-        self._last = (now, used)
-        rows = [self._row(now, "cpu", 100.0 * (used - c0) / (now - t0))] if now > t0 else []
-        return rows + [self._row(now, "cpu_seconds", used), self._row(now, "rss_bytes", rss),
-                       self._row(now, "threads", threads), self._row(now, "open_files", fds)]
+        self._used = max(self._used, cpu - self._base)  # a child gone but not yet reaped would look like time going back
+        rate = self._rate(now, "cpu", self._used)
+        return ([self._row(now, "cpu", 100.0 * rate)] if rate is not None else []) + self._fields(now, rss, threads, fds)
+
+    def _fields(self, now: float, rss: float, threads: int, fds: int) -> list[Row]:
+        return [self._row(now, "cpu_seconds", self._used), self._row(now, "rss_bytes", rss),
+                self._row(now, "threads", threads), self._row(now, "open_files", fds)]
 
 
 def _alive(p: psutil.Process) -> bool:

@@ -78,6 +78,9 @@ class _Loop:
         t0 = time.thread_time()
         rows = c.stop(self.stop_now)
         slot.stop_cpu_s = time.thread_time() - t0
+        replaced = getattr(c, "superseded", None) or {}
+        if replaced:  # a last span too short for a rate was merged with the one before: its row goes
+            slot.rows = [r for r in slot.rows if replaced.get((r[1], r[2])) != r[0]]
         slot.rows += rows
         self._latest(slot, rows)
 

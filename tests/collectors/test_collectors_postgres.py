@@ -12,8 +12,9 @@ from loadkit.collectors import MetricSpec, make_collector
 SECRET = "s3cr3t-Pa55"
 
 
-def pg(dsn: str, **options):
-    return make_collector(MetricSpec("db", "postgres", {"dsn": dsn, "settle": 2, **options}), {}, time.time)
+def pg(dsn: str, interval: float = 0.01, **options):
+    """A source sampled when the test says (a short interval: no rate is held back as too soon)."""
+    return make_collector(MetricSpec("db", "postgres", {"dsn": dsn, "settle": 2, **options}, interval), {}, time.time)
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +114,29 @@ def test_server_going_away_mid_run_is_missing():
     assert c.missing is None and rows
     assert any(n.startswith("recovered after:") for n in c.notes)
     c.stop(time.time())
+
+
+def test_a_short_last_read_is_merged_with_the_one_before(db):
+    """Database counters spiked like CPU on a last read right after a sample: now merged, nothing lost."""
+    import psycopg
+
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS m (x int)")
+    c = pg(db, interval=1.0, settle=0)
+    t0 = time.time()
+    rows = c.start(t0)
+    with psycopg.connect(db, autocommit=True) as conn:
+        for i in range(30):
+            conn.execute("INSERT INTO m VALUES (%s)", (i,))
+    time.sleep(max(0.0, t0 + 1.0 - time.time()))
+    rows += c.sample(time.time())
+    with psycopg.connect(db, autocommit=True) as conn:  # closed: its counters are published at once
+        for i in range(10):
+            conn.execute("INSERT INTO m VALUES (%s)", (i,))
+    final = c.stop(time.time())
+    rows = [r for r in rows if getattr(c, "superseded", {}).get((r[1], r[2])) != r[0]] + final
+    assert c.missing is None
+    written = sorted((t, v) for t, m, _, v in rows if m == "db.rows_written")
+    times = [t0] + [t for t, _ in written]
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.5, written
+    assert sum(v * (b - a) for (b, v), a in zip(written, times, strict=False)) == pytest.approx(40, abs=0.5)

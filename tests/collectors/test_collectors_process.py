@@ -6,12 +6,10 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
-from helpers import SUPPORT, free_port, load
+from helpers import load
 
 from loadkit.collectors import MetricSpec, make_collector
 
@@ -54,7 +52,7 @@ def test_cpu_of_a_child_burning_half_a_core(tmp_path):
             time.sleep(0.05)
         c = collector(pid=proc.pid)
         t0, c0 = own_cpu(report)
-        assert c.start(time.time()) == []
+        assert values(c.start(time.time()), "target.cpu_seconds") == [0.0]  # the baseline, to interpolate from
         time.sleep(2.0)
         rows = c.sample(time.time())
         t1, c1 = own_cpu(report)
@@ -154,44 +152,7 @@ def test_host_cpu_is_percent_of_one_core():
     assert values(rows, "host.open_files")[0] > 10
 
 
-def proc_cpu(pids: list[int]) -> dict[int, float]:
-    """utime + stime of each process, in seconds, from /proc/<pid>/stat (fields 14 and 15)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        out[pid] = (int(fields[11]) + int(fields[12])) / tick
-    return out
-
-
-@pytest.fixture(scope="module")
-def gunicorn_target(tmp_path_factory) -> Iterator[tuple[str, int]]:
-    """Real gunicorn, 2 sync workers, serving tests/support/cpu_wsgi.py (4 ms of CPU per request)."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-                                 "--chdir", str(SUPPORT), "cpu_wsgi:app"], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.time() + 20
-        while len(psutil.Process(proc.pid).children()) < 2 or not _accepts(port):
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"gunicorn did not start: {log.read_text()[-800:]}")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}", proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _accepts(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def test_a_pre_fork_server_by_port_is_measured_whole(gunicorn_target):
+def test_a_pre_fork_server_by_port_is_measured_whole(gunicorn_target, proc_cpu):
     """Master and both workers hold the listening socket: the CPU is the sum over all three, as /proc says."""
     url, master = gunicorn_target
     pids = [master] + [p.pid for p in psutil.Process(master).children()]
@@ -214,3 +175,35 @@ def test_a_pre_fork_server_by_port_is_measured_whole(gunicorn_target):
     assert used == pytest.approx(truth, rel=0.10), (used, truth, per_process)
     (cpu,) = values(rows, "target.cpu")
     assert cpu == pytest.approx(100.0 * used / (t1 - t0), rel=1e-6)
+
+
+SPIN = "while True: pass"  # one thread, always running: 100 % of one core at most
+
+
+def kept(rows, final, collector):
+    """The rows a run keeps: those of the samples but the ones the final rows replaced, then the final rows."""
+    return [r for r in rows if getattr(collector, "superseded", {}).get((r[1], r[2])) != r[0]] + final
+
+
+def test_a_last_read_right_after_the_one_before_is_no_spike():
+    """A stop 23 ms after the last sample (read 100 ms late) read 435 % for one thread: now merged, ≤ 100 %."""
+    proc = subprocess.Popen([sys.executable, "-c", SPIN])
+    try:
+        time.sleep(0.3)
+        c = make_collector(MetricSpec("target", "process", {"pid": proc.pid}, interval=1.0), {}, time.time)
+        t0 = time.time()
+        rows = c.start(t0)
+        time.sleep(1.0)
+        t1 = time.time()
+        rows += c.sample(t1)
+        time.sleep(0.1)
+        rows = kept(rows, c.stop(t1 + 0.023), c)
+    finally:
+        proc.kill()
+        proc.wait()
+    cpu = sorted((t, v) for t, m, _, v in rows if m == "target.cpu")
+    assert cpu and max(v for _, v in cpu) <= 105.0, cpu
+    spans = [b - a for a, b in zip([t0] + [t for t, _ in cpu], [t for t, _ in cpu], strict=False)]
+    assert min(spans) >= 0.5, spans  # no rate over less than half an interval
+    used = max(v for _, m, _, v in rows if m == "target.cpu_seconds")
+    assert sum(v * s / 100 for (_, v), s in zip(cpu, spans, strict=True)) == pytest.approx(used, abs=0.02)

@@ -15,8 +15,9 @@ from loadkit.collectors.buckets import bucket_quantile
 INF = float("inf")
 
 
-def scraper(url: str, **options):
-    return make_collector(MetricSpec("app", "scrape", {"url": url, **options}), {}, time.time)
+def scraper(url: str, interval: float = 0.001, **options):
+    """A source sampled when the test says (a short interval: no rate is held back as too soon)."""
+    return make_collector(MetricSpec("app", "scrape", {"url": url, **options}, interval), {}, time.time)
 
 
 def get(url: str, path: str, n: int) -> None:
@@ -78,3 +79,21 @@ def test_histogram_quantile_matches_prometheus():
     assert bucket_quantile(0.99, [(0.1, 10.0), (INF, 100.0)]) == 0.1  # in +Inf: the highest finite bound
     assert bucket_quantile(0.5, [(0.1, 0.0), (INF, 0.0)]) is None
     assert bucket_quantile(0.5, [(0.1, 3.0)]) is None  # no +Inf bucket
+
+
+def test_a_short_last_scrape_is_merged_with_the_one_before(standin):
+    """The last scrape 50 ms after the one before: its counts join that interval, at no rate over 50 ms."""
+    c = scraper(standin.url + "/metrics", interval=1.0)
+    t0 = time.time()
+    rows = c.start(t0)
+    get(standin.url, "/health", 40)
+    time.sleep(max(0.0, t0 + 1.0 - time.time()))
+    rows += c.sample(time.time())
+    get(standin.url, "/health", 10)
+    final = c.stop(time.time())
+    rows = [r for r in rows if getattr(c, "superseded", {}).get((r[1], r[2])) != r[0]] + final
+    key = 'endpoint="/health",method="GET",status="200"'
+    health = sorted((t, v) for t, m, lab, v in rows if m == "app.standin_http_requests_total" and lab == key)
+    times = [t0] + [t for t, _ in health]
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.5, health
+    assert sum(v * (b - a) for (b, v), a in zip(health, times, strict=False)) == pytest.approx(50)

@@ -17,12 +17,14 @@ from loadkit.standin import StandinConfig, start_standin
 
 
 def integrate(df: pd.DataFrame, metric: str, start: float, labels: str = "") -> float:
-    """∑ rate × interval: a rate covers the time since its source's previous sample (the first: since start)."""
+    """∑ rate × interval: a rate covers the time since the series' previous row (the first: since its
+    source's previous sample, or since start)."""
     source = metric.split(".")[0] + "."
     grid = np.unique(np.r_[start, df[df.metric.str.startswith(source)].ts.to_numpy()])
     s = df[(df.metric == metric) & (df.labels == labels)].sort_values("ts")
-    prev = grid[np.searchsorted(grid, s.ts.to_numpy()) - 1]
-    return float((s.value.to_numpy() * (s.ts.to_numpy() - prev)).sum())
+    ts = s.ts.to_numpy()
+    prev = np.r_[grid[np.searchsorted(grid, ts[:1]) - 1], ts[:-1]]
+    return float((s.value.to_numpy() * (ts - prev)).sum())
 
 
 def test_standin_on_postgres_under_load(tmp_path):
@@ -93,3 +95,27 @@ def test_failing_source_is_missing_and_others_go_on(tmp_path):
     assert "hunter2" not in c.missing["db"]
     m = pd.read_parquet(tmp_path / "m.parquet")
     assert set(m.metric.str.split(".").str[0]) == {"host"}
+
+
+def test_a_short_last_interval_is_no_spike_in_metrics_parquet(tmp_path):
+    """Through the sampler: stopped 30 ms after a sample, one spinning thread never reads above one core."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        c = CollectorSet([MetricSpec("t", "process", {"pid": proc.pid}, interval=0.5)], {}, tmp_path / "m.parquet")
+        c.start()
+        time.sleep(max(0.0, c.started_at["t"] + 1.03 - time.time()))  # just after the second sample
+        c.stop()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert c.missing == {}
+    m = pd.read_parquet(tmp_path / "m.parquet")
+    cpu = m[m.metric == "t.cpu"].sort_values("ts")
+    assert cpu.value.max() <= 105.0, cpu
+    spans = np.diff(np.r_[c.started_at["t"], cpu.ts.to_numpy()])
+    assert spans.min() >= 0.25, spans
+    used = m[m.metric == "t.cpu_seconds"].value.max()
+    assert float((cpu.value.to_numpy() * spans).sum() / 100) == pytest.approx(used, abs=0.02)

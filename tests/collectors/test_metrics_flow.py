@@ -92,3 +92,34 @@ abort: ["mean(gen.cpu) > 1% for 3s"]
     manifest = read(only_run(tmp_path / "r"), "manifest.json")
     assert manifest["status"] == "aborted" and manifest["reason"].startswith("abort condition met: mean(gen.cpu) > 1%")
     assert manifest["duration_s"] < 15
+
+
+def test_per_request_cpu_seconds_of_a_pre_fork_target_is_its_cpu_in_the_window(gunicorn_target, proc_cpu, tmp_path):
+    """A real run on gunicorn (2 workers): per_request(target.cpu_seconds) × requests is the CPU /proc saw."""
+    import psutil
+
+    url, master = gunicorn_target
+    pids = [master] + [p.pid for p in psutil.Process(master).children()]
+    (tmp_path / "s.yaml").write_text(f"""\
+name: prefork
+target: {{host: "{url}"}}
+metrics:
+  - {{name: target, source: process, port: {url.rsplit(":", 1)[1]}}}
+users:
+  - name: u
+    wait: {{constant: 0}}
+    requests: [{{name: burn, path: /burn}}]
+load: {{users: 4, spawn_rate: 100, duration: 6s, warmup: 0}}
+checks: ["per_request(target.cpu_seconds) < 1"]
+""")
+    before = proc_cpu(pids)
+    assert main(["run", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    after = proc_cpu(pids)
+    summary = read(only_run(tmp_path / "r"), "summary.json")
+    truth = sum(after[p] - before[p] for p in pids)  # the target is idle before and after the load
+    requests = summary["requests"]["total"]
+    assert requests > 200 and truth > 1.0
+    measured = summary["metrics"]["target.cpu_seconds"]["per_request"] * requests
+    assert measured == pytest.approx(truth, rel=0.06), (measured, truth)
+    from_rates = summary["metrics"]["target.cpu"]["per_request"] * requests
+    assert from_rates == pytest.approx(measured, rel=0.02)
