@@ -103,9 +103,12 @@ class SourceBase:
         self._secrets: tuple[str, ...] = ()
         self._dead = False
         self._started = False
+        self._begun: float | None = None  # the first start(): times in notes count from here
+        self._failed_at = 0.0  # when the current failure began
 
     # -- the Collector protocol --------------------------------------------------
     def start(self, now: float) -> list[Row]:
+        self._begun = now if self._begun is None else self._begun
         rows = self._guard(self._start, now)
         self._started = self.missing is None
         return rows
@@ -155,16 +158,21 @@ class SourceBase:
         return self.rates.rate((self._metric(field), labels), now, value)
 
     def _guard(self, fn: Callable[[float], list[Row]], now: float) -> list[Row]:
+        was = self.missing
         try:
             rows = fn(now)
         except SourceError as exc:
             self._dead = self._dead or exc.permanent
             self.missing = redact(one_line(exc), self._secrets)
-            return []
         except Exception as exc:  # noqa: BLE001 - a collector never raises into the run
             self.missing = redact(f"{type(exc).__name__}: {one_line(exc)}", self._secrets)
-            return []
-        if self.missing is not None:
-            self.notes.append(f"recovered after: {self.missing}")
-            self.missing = None
-        return [r for r in rows if math.isfinite(r[3])]
+        else:
+            if was is not None:
+                begun = self._begun if self._begun is not None else now
+                self.notes.append(f"recovered after: {was} (no data from {self._failed_at - begun:.1f} s "
+                                  f"to {now - begun:.1f} s into the run)")
+                self.missing = None
+            return [r for r in rows if math.isfinite(r[3])]
+        if was is None:
+            self._failed_at = now
+        return []

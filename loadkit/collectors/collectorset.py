@@ -107,13 +107,18 @@ class CollectorSet:
         if not self._started.wait(self.start_timeout):
             self._abort(f"sampler did not start within {self.start_timeout:g}s")
 
-    def stop(self, now: float | None = None) -> None:
-        """Final rows (``now`` ends the Prometheus window), ``metrics.parquet`` written; never raises."""
+    def stop(self, now: float | None = None, window_start: float | None = None) -> None:
+        """Final rows (``now`` ends the Prometheus window), ``metrics.parquet`` written; never raises.
+
+        A source with no data for its last 3 intervals before ``now`` (or its first 3 after
+        ``window_start``, default the sampler's start) becomes missing, with when it stopped.
+        """
         if self._proc is None or self._done.is_set():
             return
         now = self.clock() if now is None else now
         try:
-            self._proc.stdin.write((json.dumps({"cmd": "stop", "now": now}) + "\n").encode())
+            msg = {"cmd": "stop", "now": now, "window_start": window_start}
+            self._proc.stdin.write((json.dumps(msg) + "\n").encode())
             self._proc.stdin.close()
         except OSError:
             pass

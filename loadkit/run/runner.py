@@ -25,6 +25,7 @@ import gevent
 from locust.runners import STATE_STOPPED
 
 from ..analysis import Summary, summarize_run
+from ..analysis.metrics import without_failed_sources
 from ..baseline import BaselineRun, BaselineStore
 from ..collectors import CollectorSet, MetricSpec
 from ..files import write_json
@@ -156,7 +157,7 @@ class LoadRun:
             lost = engine.stop()
             if lost and status == RunStatus.COMPLETE:
                 status, reason = RunStatus.ERROR, lost
-            collectors.stop(ended)
+            collectors.stop(ended, window_start=started + self.scenario.load.warmup_seconds())
             record_collectors(manifest, collectors)
             total = engine.env.stats.total
             self.writer.flush()
@@ -237,6 +238,8 @@ class LoadRun:
         body = summary.to_json()
         body["window"]["warmup_s"] = warmup
         body["metrics"] = metrics_summary(self.paths, self._specs if hasattr(self, "_specs") else [], summary)
+        # collectors: a source that failed (or stopped delivering) has no summary, so its checks end NODATA
+        body["metrics"] = without_failed_sources(body["metrics"], manifest.get("metrics_missing") or {})
         write_json(self.paths.summary, body)
         write_json(self.paths.manifest, manifest)
         verdict = judge_run(self.paths.root, self.scenario.checks, self.scenario.compare, o.baselines, o.environment)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from helpers import load, scrape_value, temp_database
+from helpers import free_port, load, scrape_value, temp_database
 
 from loadkit.collectors import METRICS_SCHEMA, CollectorSet, MetricSpec
 from loadkit.errors import ConfigError
@@ -119,3 +119,53 @@ def test_a_short_last_interval_is_no_spike_in_metrics_parquet(tmp_path):
     assert spans.min() >= 0.25, spans
     used = m[m.metric == "t.cpu_seconds"].value.max()
     assert float((cpu.value.to_numpy() * spans).sum() / 100) == pytest.approx(used, abs=0.02)
+
+
+def _metrics_server():
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            body = b"# TYPE temp gauge\ntemp 1\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_source_that_stops_delivering_is_missing_with_when(tmp_path):
+    server = _metrics_server()
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    with CollectorSet([MetricSpec("app", "scrape", {"url": url}, interval=0.2)], {}, tmp_path / "m.parquet") as c:
+        time.sleep(0.7)
+        server.shutdown()
+        server.server_close()
+        time.sleep(1.3)
+    reason = c.missing["app"]
+    assert reason.startswith("cannot reach http://127.0.0.1:") and "no data after" in reason, reason
+    assert 0.4 < float(reason.split("no data after ", 1)[1].split(" s", 1)[0]) < 1.0
+    assert (pd.read_parquet(tmp_path / "m.parquet").metric == "app.temp").sum() >= 3  # what came is kept
+
+
+def test_a_source_that_delivers_late_is_missing_for_the_start_of_the_window(tmp_path):
+    port = free_port()
+    spec = MetricSpec("app", "scrape", {"url": f"http://127.0.0.1:{port}/metrics"}, interval=0.2)
+    with CollectorSet([spec], {}, tmp_path / "m.parquet") as c:
+        time.sleep(1.2)  # refused until the endpoint comes up
+        import http.server
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _metrics_server().RequestHandlerClass)
+        __import__("threading").Thread(target=server.serve_forever, daemon=True).start()
+        time.sleep(1.0)
+    server.shutdown()
+    server.server_close()
+    assert c.missing["app"].startswith("no data for the first 1."), c.missing
+    assert "recovered after: cannot reach" in c.missing["app"]

@@ -123,3 +123,68 @@ checks: ["per_request(target.cpu_seconds) < 1"]
     assert measured == pytest.approx(truth, rel=0.06), (measured, truth)
     from_rates = summary["metrics"]["target.cpu"]["per_request"] * requests
     assert from_rates == pytest.approx(measured, rel=0.02)
+
+
+class _Metrics(__import__("http.server").server.BaseHTTPRequestHandler):
+    """A /metrics endpoint: a counter that goes up and a gauge at 1; it dies after ``lives`` scrapes."""
+
+    hits = 0
+    lives = 5
+    die: object = None
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        _Metrics.hits += 1
+        if _Metrics.hits == _Metrics.lives:
+            __import__("threading").Thread(target=_Metrics.die).start()
+        body = f"# TYPE jobs_total counter\njobs_total {_Metrics.hits}\n# TYPE temp gauge\ntemp 1\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_scrape_source_that_dies_mid_run_fails_its_checks(standin, tmp_path, capsys):
+    """Dead 2 s into a 6 s run (after 5 scrapes every 0.5 s): its check was judged on those 2 s and PASSed; a
+    source that stops delivering is a failed source for the rest of the window, so the check ends NODATA."""
+    import http.server
+    import threading
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Metrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+
+    def die() -> None:
+        server.shutdown()
+        server.server_close()
+
+    _Metrics.hits, _Metrics.die = 0, die
+
+    (tmp_path / "s.yaml").write_text(f"""\
+name: dies
+target: {{host: http://127.0.0.1:1}}
+metrics:
+  - {{name: app, source: scrape, url: "http://127.0.0.1:{port}/metrics", interval: 0.5s}}
+users:
+  - name: u
+    wait: {{constant: 0.05}}
+    requests: [{{name: health, path: /health}}]
+load: {{users: 2, spawn_rate: 10, duration: 6s}}
+checks: ["max(app.temp) < 5", "per_request(app.jobs_total) < 5"]
+""")
+    try:
+        code = main(["run", str(tmp_path / "s.yaml"), "--host", standin.url, "--out", str(tmp_path / "r"), "--quiet"])
+    finally:
+        die()
+    run = only_run(tmp_path / "r")
+    checks = {c["check"]: c for c in read(run, "verdict.json")["checks"]}
+    assert {c["status"] for c in checks.values()} == {"NODATA"}, checks
+    reason = checks["max(app.temp) < 5"]["reason"]
+    assert reason.startswith("metric source 'app' failed: cannot reach http://127.0.0.1:") and "no data after" in reason
+    after = float(reason.split("no data after ", 1)[1].split(" s", 1)[0])
+    assert 1.0 < after < 4.0, reason
+    assert code == 1 and "app" in read(run, "manifest.json")["metrics_missing"]
+    assert "app.temp" not in read(run, "summary.json")["metrics"]  # the first seconds are no summary
