@@ -82,8 +82,9 @@ SOURCES: dict[str, SourceInfo] = {
     "postgres": SourceInfo(
         "postgres", "a PostgreSQL database: pg_stat_database, pg_stat_activity, pg_stat_statements (psycopg 3)",
         (OptionInfo("dsn", "str", "libpq connection string or postgresql:// URL of the database to watch", True),
-         OptionInfo("settle", "duration", "longest wait at stop for backends to publish their last counters "
-                                          "(default 11s; PostgreSQL publishes idle backends' stats 10 s late)"),
+         OptionInfo("settle", "duration", "longest wait at stop for idle backends to publish their last counters "
+                                          "(default: up to 11s only when the checked window starts with the load; "
+                                          "0 never waits)"),
          OptionInfo("top_statements", "int", "how many top statements (by total time) to keep (default 10)"),
          OptionInfo("connect_timeout", "duration", "connection timeout (default 5s)")),
         (FieldInfo("tps", "1/s", "commits + rollbacks per second in the database, the collector's own excluded"),

@@ -86,6 +86,8 @@ class _Loop:
             slot.delivered(now, rows)
             self._latest(slot, rows)
             k = max(k + 1, int((time.time() - begun) / c.spec.interval) + 1)  # skip, never bunch, late samples
+        if hasattr(c, "window_start"):
+            c.window_start = self.window_start
         t0 = time.thread_time()
         rows = c.stop(self.stop_now)
         slot.stop_cpu_s = time.thread_time() - t0
