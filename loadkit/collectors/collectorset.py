@@ -55,7 +55,9 @@ class CollectorSet:
     """Owns the collectors of a run: :meth:`start` before the load, :meth:`stop` after it.
 
     ``missing`` (name → one-line reason) and ``notes`` (name → lines) are the collectors'
-    own; :meth:`latest` gives the last value of a series for live abort conditions.
+    own; ``config_problems`` (after :meth:`start`) are failures only the scenario can fix, such
+    as bad PromQL, for the run to refuse before any load; :meth:`latest` gives the last value of
+    a series for live abort conditions.
     Specs are validated in the constructor (:class:`~loadkit.errors.ConfigError`).
     """
 
@@ -74,6 +76,7 @@ class CollectorSet:
         self._env = {k: env[k] for k in needed if k in env}
         self.missing: dict[str, str] = {}
         self.notes: dict[str, list[str]] = {}
+        self.config_problems: list[str] = []  # known at start (bad PromQL): the run must refuse, exit 2
         self.rows = 0
         self.started_at: dict[str, float] = {}  # name → time of its baseline (the first rates count from it)
         self.cost: CollectorCost | None = None
@@ -163,6 +166,7 @@ class CollectorSet:
             elif kind in ("started", "done"):
                 self.missing = dict(msg.get("missing", {}))
                 self.notes = {k: list(v) for k, v in msg.get("notes", {}).items()}
+                self.config_problems = list(msg.get("config_problems", []))
                 self.started_at.update(msg.get("started_at", {}))
                 if kind == "done":
                     self.rows = int(msg.get("rows", 0))

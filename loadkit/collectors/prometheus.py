@@ -3,7 +3,8 @@
 Prometheus already keeps the history, so this source acts at :meth:`stop`: one range query
 from the time of :meth:`start` to the time of :meth:`stop`, every ``step`` seconds, one
 series per label set (``__name__`` dropped: the series is named by the source's ``name``).
-:meth:`start` checks the query with an instant query, so bad PromQL is reported at once.
+:meth:`start` checks the query with an instant query, so bad PromQL is known before the load: it
+is a ``config_problem``, and the run refuses to start (exit 2).
 API: https://prometheus.io/docs/prometheus/latest/querying/api/#range-queries
 """
 
@@ -69,6 +70,9 @@ class PrometheusCollector(SourceBase):
             self._api("/api/v1/query", {"query": self.spec.options["query"], "time": f"{now:.3f}"})
         except SourceError as exc:
             self._bad_query = "bad_data" in str(exc)  # a PromQL error will not mend itself
+            if self._bad_query:
+                self.config_problem = (f"metrics {self.spec.name}: the query {self.spec.options['query']!r} is not "
+                                       f"valid PromQL ({redact(one_line(exc), self._secrets)})")
             raise
         return []
 

@@ -117,7 +117,8 @@ class _Loop:
                          f"({'; '.join(c.notes[-1:]) or 'no rows'})")
 
     def state(self) -> dict[str, Any]:
-        return {"missing": {s.collector.spec.name: s.collector.missing for s in self.slots if s.collector.missing},
+        return {"config_problems": [p for s in self.slots if (p := getattr(s.collector, "config_problem", None))],
+                "missing": {s.collector.spec.name: s.collector.missing for s in self.slots if s.collector.missing},
                 "notes": {s.collector.spec.name: list(getattr(s.collector, "notes", []))
                           for s in self.slots if getattr(s.collector, "notes", None)}}
 

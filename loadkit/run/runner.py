@@ -28,6 +28,7 @@ from ..analysis import Summary, summarize_run
 from ..analysis.metrics import without_failed_sources
 from ..baseline import BaselineRun, BaselineStore
 from ..collectors import CollectorSet, MetricSpec
+from ..errors import ConfigError
 from ..files import write_json
 from ..report.publish import publish
 from ..runfolder import RunPaths, check_run_id, iso, new_run_id
@@ -149,6 +150,10 @@ class LoadRun:
                 return self._finish(manifest, started, self.clock(), RunStatus.ERROR, problem, 0, 0)
             collectors = self._collectors()
             collectors.start()  # before the load: counters become rates from here
+            # collectors: what only the scenario can fix (bad PromQL) is known now, before any load: exit 2
+            if collectors.config_problems:
+                collectors.stop()
+                raise ConfigError("; ".join(collectors.config_problems))
             started = self.clock()
             manifest["start"] = iso(started)  # the load's start: the checked window counts from here
             engine.start(started)
