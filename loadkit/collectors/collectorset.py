@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..redact import redact
+from ..redact import Redactor
+from ._dsn import dsn_secrets
 from .base import MetricSpec, series_key
 from .registry import check_spec, make_collector
 
@@ -74,6 +75,8 @@ class CollectorSet:
         self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
         needed = {str(v) for s in self.specs for k, v in s.options.items() if k.endswith("_env")}
         self._env = {k: env[k] for k in needed if k in env}
+        secrets = [x for s in self.specs for k in ("dsn", "url") if k in s.options for x in dsn_secrets(str(s.options[k]))]
+        self._redactor = Redactor([*secrets, *self._env.values()])  # for what the sampler says on stderr
         self.missing: dict[str, str] = {}
         self.notes: dict[str, list[str]] = {}
         self.config_problems: list[str] = []  # known at start (bad PromQL): the run must refuse, exit 2
@@ -199,5 +202,5 @@ class CollectorSet:
             return ""
         self._stderr.seek(0)
         lines = [ln for ln in self._stderr.read().decode(errors="replace").splitlines() if ln.strip()]
-        return f": {redact(lines[-1].strip())}" if lines else ""
+        return f": {self._redactor.text(lines[-1].strip())}" if lines else ""
 

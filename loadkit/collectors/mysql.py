@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..redact import redact
 from ._common import SourceBase, SourceError, one_line
+from ._dsn import dsn_secrets, mask_dsn
 from .base import MetricSpec, Row
 
 __all__ = ["MysqlCollector", "parse_mysql_dsn"]
@@ -44,12 +44,14 @@ class MysqlCollector(SourceBase):
             self._args = parse_mysql_dsn(self.dsn)
         except ValueError:
             self._args = None
-        self._secrets = (self._args["password"],) if self._args and self._args["password"] else ()
+        parsed = (self._args["password"],) if self._args and self._args["password"] else ()
+        self._secrets = dsn_secrets(self.dsn) + parsed
+        self._shown = mask_dsn(self.dsn)  # the DSN as it may appear in a reason: no password, typo or not
 
     def _status(self) -> dict[str, float]:
         import pymysql
 
-        shown = redact(self.dsn, self._secrets)
+        shown = self._shown
         if self._args is None:
             raise SourceError(f"bad DSN {shown}: expected mysql://user:password@host:port/database", permanent=True)
         try:

@@ -31,8 +31,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..redact import redact
 from ._common import SourceBase, SourceError, format_labels, one_line
+from ._dsn import dsn_secrets, mask_dsn
 from .base import MetricSpec, Row
 
 __all__ = ["PostgresCollector"]
@@ -80,7 +80,8 @@ class PostgresCollector(SourceBase):
         self.rates.clamp = True  # pg_stat_reset(): no increase for that interval
         self._pgss: dict[tuple[Any, Any], tuple[str, float, float]] | None = None
         self._pgss_sql = ""
-        self._secrets = _secrets_of(self.dsn)
+        self._secrets = dsn_secrets(self.dsn)
+        self._shown = mask_dsn(self.dsn)  # the DSN as it may appear in a reason: no password, typo or not
 
     # -- connection ------------------------------------------------------------
     def _connect(self) -> None:
@@ -89,10 +90,12 @@ class PostgresCollector(SourceBase):
         try:
             conn = psycopg.connect(self.dsn, autocommit=True, connect_timeout=max(1, round(self.connect_timeout)),
                                    application_name=APP_NAME)
+        except psycopg.ProgrammingError as exc:  # libpq cannot parse the DSN: it will not mend itself
+            raise SourceError(f"bad DSN {self._shown}: {one_line(exc)}", permanent=True) from None
         except psycopg.Error as exc:
-            raise SourceError(f"cannot connect to {redact(self.dsn, self._secrets)}: {one_line(exc)}") from None
-        except Exception as exc:  # noqa: BLE001 - a malformed DSN raises ProgrammingError or ValueError
-            raise SourceError(f"bad DSN {redact(self.dsn, self._secrets)}: {one_line(exc)}", permanent=True) from None
+            raise SourceError(f"cannot connect to {self._shown}: {one_line(exc)}") from None
+        except Exception as exc:  # noqa: BLE001 - a malformed DSN may raise ValueError
+            raise SourceError(f"bad DSN {self._shown}: {one_line(exc)}", permanent=True) from None
         self._conn = conn
         conn.execute("SET statement_timeout = '5s'")
         row = conn.execute("SELECT oid, current_setting('server_version_num')::int,"
@@ -145,7 +148,7 @@ class PostgresCollector(SourceBase):
         except psycopg.Error as exc:
             if self._conn.closed or self._conn.broken:
                 self._conn = None
-            raise SourceError(f"{redact(self.dsn, self._secrets)}: {one_line(exc)}") from None
+            raise SourceError(f"{self._shown}: {one_line(exc)}") from None
         finally:
             self._own += 1
         return tuple(float(v) if v is not None else -1.0 for v in row[-10:])
@@ -230,14 +233,3 @@ class PostgresCollector(SourceBase):
             rows += [self._row(now, "statement_total_ms", ms, labels), self._row(now, "statement_calls", calls, labels),
                      self._row(now, "statement_mean_ms", ms / calls, labels)]
         return rows
-
-
-def _secrets_of(dsn: str) -> tuple[str, ...]:
-    """The password in a DSN (URL or ``key=value``), to mask wherever the server echoes it."""
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-
-        pw = conninfo_to_dict(dsn).get("password")
-    except Exception:  # noqa: BLE001 - a DSN psycopg cannot parse is reported at connect
-        pw = None
-    return (str(pw),) if pw else ()

@@ -164,7 +164,45 @@ def check_spec(spec: MetricSpec) -> tuple[MetricSpec, list[str]]:
         problems.append(f"metrics: name {spec.name!r} must be non-empty without '.' or '{{'")
     if spec.interval <= 0:
         problems.append(f"metrics {spec.name}: interval must be positive")
+    problems += _value_problems(spec.name, spec.source, options)
     return replace(spec, options=options), problems
+
+
+def _value_problems(name: str, source: str, options: Mapping[str, Any]) -> list[str]:
+    """Values no run could use, known before anything connects: a DSN the driver cannot parse (shown
+    without its password, typo or not), a URL that is not http(s) (``file:///proc/self/environ``
+    would copy the process environment into the results)."""
+    from ..hosts import url_host_problem
+    from ..redact import redact
+    from ._dsn import dsn_secrets, mask_dsn
+
+    out: list[str] = []
+    dsn = options.get("dsn")
+    if isinstance(dsn, str) and source in ("postgres", "mysql"):
+        why, kind = None, "mysql://user:password@host:port/database"
+        if source == "postgres":
+            kind = "a libpq connection string or postgresql:// URL"
+            try:
+                from psycopg.conninfo import conninfo_to_dict
+
+                conninfo_to_dict(dsn)
+            except Exception as exc:  # noqa: BLE001 - ProgrammingError, or anything a bad DSN raises
+                why = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        else:
+            from .mysql import parse_mysql_dsn
+
+            try:
+                parse_mysql_dsn(dsn)
+            except ValueError:
+                why = "cannot read it"
+        if why:
+            out.append(f"metrics {name}: dsn {mask_dsn(dsn)!r} is not {kind} ({redact(why, dsn_secrets(dsn))})")
+    url = options.get("url")
+    if isinstance(url, str) and source in ("scrape", "prometheus"):
+        why = url_host_problem(url)
+        if why:
+            out.append(f"metrics {name}: url {redact(why)}")
+    return out
 
 
 def make_collector(spec: MetricSpec, env: Mapping[str, str], clock: Callable[[], float] = time.time) -> Collector:

@@ -89,14 +89,16 @@ def test_pg_stat_statements_installed_but_not_loaded_is_a_note():
     (f"postgresql://postgres:{SECRET}@127.0.0.1:1/test", "Connection refused"),
     (f"postgresql://postgres:{SECRET}@127.0.0.1:5432/no_such_db_xyz", 'database "no_such_db_xyz" does not exist'),
     (f"host=127.0.0.1 port=1 user=postgres password={SECRET} dbname=test", "Connection refused"),
-], ids=["wrong-user", "wrong-port", "unknown-db", "keyword-dsn"])
+    # an unescaped "/" ends libpq's host part: "postgres" is the host, the password's start the port
+    ("postgresql://postgres:s3cr3t/Pa55@127.0.0.1:1/test", "cannot connect to postgresql://postgres:***@127.0.0.1:1/test: "),
+], ids=["wrong-user", "wrong-port", "unknown-db", "keyword-dsn", "slash-in-password"])
 def test_failures_are_missing_without_the_password(dsn, expect):
     c = pg(dsn)
     assert c.start(time.time()) == []
     assert c.sample(time.time()) == []  # retried, still failing, still no exception
     assert c.stop(time.time()) == []
     assert expect in c.missing, c.missing
-    assert SECRET not in c.missing and "\n" not in c.missing
+    assert SECRET not in c.missing and "s3cr3t" not in c.missing and "\n" not in c.missing
     assert c.missing.startswith("cannot connect to ")
 
 

@@ -45,3 +45,40 @@ def test_redact_masks_passwords(text):
 
 def test_redact_masks_given_secrets():
     assert redact("Bearer tok-xyz failed", ("tok-xyz",)) == "Bearer *** failed"
+
+
+@pytest.mark.parametrize("dsn", [
+    "postgresql:/app:hunter2@127.0.0.1:5432/test",  # one slash short
+    "postgresql//app:hunter2@127.0.0.1:5432/test",
+    "postgresql:app:hunter2@127.0.0.1:5432/test",
+    "postgresql://app:hun ter2@127.0.0.1:5432/test",  # libpq echoes the password itself
+    "host=127.0.0.1 password=hunter2 dbname",
+])
+def test_a_dsn_typo_is_a_config_problem_that_never_shows_the_password(dsn):
+    _, problems = check_spec(MetricSpec("db", "postgres", {"dsn": dsn}))
+    assert len(problems) == 1 and problems[0].startswith("metrics db: dsn '"), problems
+    assert "is not a libpq connection string or postgresql:// URL" in problems[0]
+    assert "hunter2" not in problems[0] and "hun ter2" not in problems[0], problems
+    with pytest.raises(ConfigError) as exc:
+        make_collector(MetricSpec("db", "postgres", {"dsn": dsn}), {}, time.time)
+    assert "hunter2" not in str(exc.value)
+
+
+@pytest.mark.parametrize("dsn", ["mysql//root:hunter2@127.0.0.1/test", "mysql:/root:hunter2@127.0.0.1/test",
+                                 "postgres://root:hunter2@127.0.0.1/test"])
+def test_a_mysql_dsn_typo_is_a_config_problem_without_the_password(dsn):
+    _, problems = check_spec(MetricSpec("m", "mysql", {"dsn": dsn}))
+    assert len(problems) == 1 and "is not mysql://user:password@host:port/database" in problems[0]
+    assert "hunter2" not in problems[0] and ":***@" in problems[0], problems
+
+
+@pytest.mark.parametrize("source, options", [
+    ("scrape", {"url": "file:///proc/self/environ"}),
+    ("scrape", {"url": "ftp://u:hunter2@127.0.0.1/metrics"}),
+    ("prometheus", {"url": "file:///etc/passwd", "query": "up"}),
+    ("prometheus", {"url": "127.0.0.1:9090", "query": "up"}),
+])
+def test_metric_urls_must_be_http(source, options):
+    _, problems = check_spec(MetricSpec("m", source, options))
+    assert len(problems) == 1 and problems[0].startswith("metrics m: url expected an http(s) URL"), problems
+    assert "hunter2" not in problems[0]

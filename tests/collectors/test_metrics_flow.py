@@ -188,3 +188,33 @@ checks: ["max(app.temp) < 5", "per_request(app.jobs_total) < 5"]
     assert 1.0 < after < 4.0, reason
     assert code == 1 and "app" in read(run, "manifest.json")["metrics_missing"]
     assert "app.temp" not in read(run, "summary.json")["metrics"]  # the first seconds are no summary
+
+
+def test_a_dsn_typo_is_refused_before_the_run_and_its_password_printed_nowhere(standin, tmp_path, capsys):
+    """``postgresql:/`` for ``postgresql://``: libpq cannot parse it and echoes it whole; it is a configuration
+    error (exit 2) found when the scenario is read, shown with its password masked."""
+    (tmp_path / "s.yaml").write_text(SCENARIO.format(check='"per_request(db.tps) < 3"').replace(
+        "postgresql://postgres:hunter2@127.0.0.1:1/test", "postgresql:/postgres:hunter2@127.0.0.1:1/test"))
+    assert main(["validate", str(tmp_path / "s.yaml")]) == 2
+    assert main(["run", str(tmp_path / "s.yaml"), "--host", standin.url, "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    assert "metrics.0.dsn: metrics db: dsn 'postgresql:/postgres:***@127.0.0.1:1/test' is not a libpq" in err, err
+    assert "hunter2" not in out + err
+    assert not (tmp_path / "r").exists()  # nothing ran
+
+
+def test_a_password_libpq_misreads_is_in_no_output_of_the_run(standin, tmp_path, capsys):
+    """An unescaped "/" in the password: libpq reads the URL another way, the connection fails at run time,
+    and the reason goes to stdout, the manifest, the verdict, report.html and the Markdown summary."""
+    scenario = SCENARIO.format(check='"per_request(db.tps) < 3"').replace(
+        "postgresql://postgres:hunter2@127.0.0.1:1/test", "postgresql://postgres:hunter2/x@127.0.0.1:1/test")
+    (tmp_path / "s.yaml").write_text(scenario)
+    code = main(["run", str(tmp_path / "s.yaml"), "--host", standin.url, "--out", str(tmp_path / "r"), "--quiet",
+                 "--markdown", str(tmp_path / "summary.md")])
+    out, err = capsys.readouterr()
+    assert code == 1 and "metric source 'db' failed: cannot connect to postgresql://postgres:***@" in out, out
+    run = only_run(tmp_path / "r")
+    texts = {"stdout": out, "stderr": err, "markdown": (tmp_path / "summary.md").read_text()}
+    texts |= {p.name: p.read_text(errors="replace") for p in run.iterdir() if p.suffix in (".json", ".html", ".md")}
+    assert {"manifest.json", "verdict.json", "report.html"} <= set(texts)
+    assert [name for name, text in texts.items() if "hunter2" in text] == []
