@@ -101,6 +101,7 @@ class SourceBase:
         self.superseded: dict[tuple[str, str], float] = {}  # (metric, labels) → time of a row stop() replaced
         self.config_problem: str | None = None  # a failure the scenario must fix (bad PromQL): the run refuses
         self.window_start: float | None = None  # the checked window's start, told before stop() when known
+        self.allowed: Any = None  # the run's AllowList for HTTP sources (set by make_collector); None: any host
         self._secrets: tuple[str, ...] = ()
         self._dead = False
         self._started = False

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..redact import Redactor
+from ..hosts import LOOPBACK, AllowList
+from ..redact import Redactor, redact
 from ._dsn import dsn_secrets
 from .base import MetricSpec, series_key
 from .registry import check_spec, make_collector
@@ -63,7 +64,8 @@ class CollectorSet:
     """
 
     def __init__(self, specs: Sequence[MetricSpec], env: Mapping[str, str], out: Path | None, *,
-                 clock: Callable[[], float] = time.time, start_timeout: float = 20.0, stop_timeout: float = 45.0):
+                 clock: Callable[[], float] = time.time, start_timeout: float = 20.0, stop_timeout: float = 45.0,
+                 allowed_hosts: Sequence[str] = LOOPBACK):
         for spec in specs:
             make_collector(spec, env, clock)  # raises ConfigError; connects nothing
         names = [s.name for s in specs]
@@ -71,6 +73,12 @@ class CollectorSet:
         if dupes:
             raise ConfigError(f"metrics: names must be unique, repeated: {', '.join(dupes)}")
         self.specs = [check_spec(s)[0] for s in specs]
+        self.allowed_hosts = tuple(allowed_hosts)  # scrape and prometheus URLs, redirects too: the run's allow-list
+        allow = AllowList(self.allowed_hosts)
+        refused = [f"metrics {s.name}: url {redact(why)}" for s in self.specs
+                   if s.source in ("scrape", "prometheus") and (why := allow.url_problem(str(s.options["url"])))]
+        if refused:
+            raise ConfigError("; ".join(refused))
         self.out, self.clock = out, clock
         self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
         needed = {str(v) for s in self.specs for k, v in s.options.items() if k.endswith("_env")}
@@ -103,7 +111,7 @@ class CollectorSet:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
         self._proc = subprocess.Popen([sys.executable, "-m", "loadkit.collectors.worker"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=self._stderr, env=env)
-        cfg = {"specs": [asdict(s) for s in self.specs], "env": self._env,
+        cfg = {"specs": [asdict(s) for s in self.specs], "env": self._env, "allowed_hosts": list(self.allowed_hosts),
                "out": str(self.out) if self.out else None, "start_timeout": self.start_timeout - 2,
                "stop_timeout": self.stop_timeout - 3}
         self._proc.stdin.write((json.dumps(cfg) + "\n").encode())

@@ -52,7 +52,7 @@ class PrometheusCollector(SourceBase):
 
     def _api(self, path: str, params: dict[str, Any]) -> Any:
         if self._target is None:
-            self._target = http_target(self.spec.options, self.env)
+            self._target = http_target(self.spec.options, self.env, allowed=self.allowed)
             self._secrets = self._target.secrets
         url = self._target.url.rstrip("/") + path + "?" + urlencode(params)
         body, _ = get(self._target, url, accept="application/json")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ConfigError
+from ..hosts import AllowList
 from ..units import parse_duration
 from .base import Collector, MetricSpec
 
@@ -205,10 +206,13 @@ def _value_problems(name: str, source: str, options: Mapping[str, Any]) -> list[
     return out
 
 
-def make_collector(spec: MetricSpec, env: Mapping[str, str], clock: Callable[[], float] = time.time) -> Collector:
+def make_collector(spec: MetricSpec, env: Mapping[str, str], clock: Callable[[], float] = time.time,
+                   allowed_hosts: Sequence[str] | None = None) -> Collector:
     """The collector for ``spec``; :class:`ConfigError` (one line per problem) if the spec is invalid.
 
-    Nothing connects here: that is :meth:`Collector.start`'s job, whose failures go to ``missing``.
+    ``allowed_hosts`` (the scenario's ``target.allowed_hosts``) bounds where ``scrape`` and
+    ``prometheus`` may connect, redirects included; None allows any http(s) host. Nothing
+    connects here: that is :meth:`Collector.start`'s job, whose failures go to ``missing``.
     """
     from .host import HostCollector
     from .mysql import MysqlCollector
@@ -222,4 +226,7 @@ def make_collector(spec: MetricSpec, env: Mapping[str, str], clock: Callable[[],
         raise ConfigError("; ".join(problems))
     kinds: dict[str, Any] = {"process": ProcessCollector, "host": HostCollector, "postgres": PostgresCollector,
                              "mysql": MysqlCollector, "scrape": ScrapeCollector, "prometheus": PrometheusCollector}
-    return kinds[spec.source](typed, env, clock)
+    collector = kinds[spec.source](typed, env, clock)
+    if allowed_hosts is not None:
+        collector.allowed = AllowList(tuple(allowed_hosts))
+    return collector

@@ -13,7 +13,8 @@ import math
 import re
 from collections.abc import Callable, Mapping
 
-from ._common import SourceBase, SourceError, format_labels, one_line
+from ..redact import strip_url
+from ._common import SourceBase, SourceError, format_labels
 from ._http import get, http_target
 from .base import MetricSpec, Row
 from .buckets import bucket_quantile
@@ -42,7 +43,7 @@ class ScrapeCollector(SourceBase):
         self._scraped_at: float | None = None  # the last successful scrape
 
     def _start(self, now: float) -> list[Row]:
-        self._target = http_target(self.spec.options, self.env, timeout=5.0)
+        self._target = http_target(self.spec.options, self.env, timeout=5.0, allowed=self.allowed)
         self._secrets = self._target.secrets
         return self._scrape(now)
 
@@ -52,11 +53,13 @@ class ScrapeCollector(SourceBase):
     def _scrape(self, now: float) -> list[Row]:
         from prometheus_client.parser import text_string_to_metric_families
 
-        body, _ = get(self._target, accept=_ACCEPT)
+        body, content_type = get(self._target, accept=_ACCEPT)
         try:
             families = list(text_string_to_metric_families(body.decode("utf-8", "replace")))
-        except (ValueError, TypeError, IndexError) as exc:
-            raise SourceError(f"{self._target.url}: not the Prometheus text format ({one_line(exc)})") from None
+        except (ValueError, TypeError, IndexError):  # the parser's message quotes the line: never shown
+            raise SourceError(f"{strip_url(self._target.url)}: not the Prometheus text format "
+                              f"({content_type or 'no content type'}, {len(body)} bytes; the content is not shown)"
+                              ) from None
         rows: list[Row] = []
         hist: dict[tuple[str, str], dict[float, float]] = {}
         for fam in families:

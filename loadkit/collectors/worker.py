@@ -133,7 +133,8 @@ def main() -> int:
     cfg = json.loads(sys.stdin.readline() or "{}")
     env = cfg.get("env", {})
     specs = [MetricSpec(s["name"], s["source"], s.get("options", {}), s.get("interval", 1.0)) for s in cfg["specs"]]
-    loop = _Loop([make_collector(s, env) for s in specs], out)
+    allowed = cfg.get("allowed_hosts")
+    loop = _Loop([make_collector(s, env, allowed_hosts=allowed) for s in specs], out)
     for slot in loop.slots:
         slot.thread = threading.Thread(target=loop.run_one, args=(slot,), daemon=True,
                                        name=f"collector-{slot.collector.spec.name}")

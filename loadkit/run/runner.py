@@ -222,7 +222,8 @@ class LoadRun:
         if pid and not any(m.name == "target" for m in specs):
             specs.append(MetricSpec("target", "process", {"pid": pid}))
         self._specs = specs
-        return CollectorSet(specs, self.env, self.paths.metrics if specs else None)
+        return CollectorSet(specs, self.env, self.paths.metrics if specs else None,
+                            allowed_hosts=self.scenario.target.allowed_hosts)  # collectors: metric URLs too
 
     def _on_rows(self, cols: dict) -> None:
         self.writer.add(cols)

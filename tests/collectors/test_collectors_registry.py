@@ -82,3 +82,50 @@ def test_metric_urls_must_be_http(source, options):
     _, problems = check_spec(MetricSpec("m", source, options))
     assert len(problems) == 1 and problems[0].startswith("metrics m: url expected an http(s) URL"), problems
     assert "hunter2" not in problems[0]
+
+
+SCENARIO = """\
+name: s
+target: {{host: "http://127.0.0.1:8000", allowed_hosts: [127.0.0.1, metrics.internal]}}
+metrics:
+  - {metric}
+users: [{{name: u, requests: [{{name: h, path: /}}]}}]
+load: {{users: 1, duration: 1s}}
+"""
+
+
+@pytest.mark.parametrize("metric, message", [
+    ('{name: p, source: prometheus, url: "http://u:hunter2@prometheus:9090", query: up}',
+     "s.yaml:4: metrics.0.url: metrics p: host 'prometheus' is not in target.allowed_hosts (127.0.0.1, "
+     "metrics.internal)"),
+    ('{name: a, source: scrape, url: "http://10.0.0.8:9100/metrics"}',
+     "s.yaml:4: metrics.0.url: metrics a: host '10.0.0.8' is not in target.allowed_hosts"),
+    ('{name: a, source: scrape, url: "file:///proc/self/environ"}',
+     "s.yaml:4: metrics.0.url: metrics a: url expected an http(s) URL such as http://127.0.0.1:8000, got "
+     "'file:///proc/self/environ'"),
+])
+def test_metric_urls_are_held_to_the_allowed_hosts_at_load(metric, message):
+    from loadkit.scenario import parse_scenario
+
+    with pytest.raises(ConfigError) as exc:
+        parse_scenario(SCENARIO.format(metric=metric), "s.yaml")
+    assert len(exc.value.lines()) == 1 and exc.value.lines()[0].startswith(message), exc.value.lines()
+    assert "hunter2" not in str(exc.value)
+
+
+def test_metric_urls_on_allowed_hosts_load():
+    from loadkit.scenario import parse_scenario
+
+    s = parse_scenario(SCENARIO.format(metric='{name: a, source: scrape, url: "http://metrics.internal/m"}'), "s.yaml")
+    assert [m.name for m in s.metrics] == ["a"]
+
+
+def test_the_collector_set_holds_metric_urls_to_its_allow_list(tmp_path):
+    from loadkit.collectors import CollectorSet
+
+    spec = MetricSpec("p", "prometheus", {"url": "http://prometheus:9090", "query": "up"})
+    with pytest.raises(ConfigError, match="metrics p: url host 'prometheus' is not in target.allowed_hosts"):
+        CollectorSet([spec], {}, tmp_path / "m.parquet", allowed_hosts=("127.0.0.1",))
+    with pytest.raises(ConfigError, match="not in target.allowed_hosts \\(127.0.0.1, localhost, ::1\\)"):
+        CollectorSet([spec], {}, tmp_path / "m.parquet")  # loopback only, unless told
+    assert CollectorSet([spec], {}, None, allowed_hosts=("prometheus",)).specs

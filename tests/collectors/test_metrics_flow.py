@@ -218,3 +218,55 @@ def test_a_password_libpq_misreads_is_in_no_output_of_the_run(standin, tmp_path,
     texts |= {p.name: p.read_text(errors="replace") for p in run.iterdir() if p.suffix in (".json", ".html", ".md")}
     assert {"manifest.json", "verdict.json", "report.html"} <= set(texts)
     assert [name for name, text in texts.items() if "hunter2" in text] == []
+
+
+def test_a_run_holds_metric_redirects_to_its_allowed_hosts(standin, tmp_path, capsys):
+    """The run gives the sampler the scenario's allow-list: a scrape redirected to a host off it is refused,
+    nothing is sent there, and the check on it ends NODATA with the reason."""
+    import http.server
+    import threading
+
+    hits = []
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            hits.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    elsewhere = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+
+    class Redirect(Elsewhere):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(302)
+            self.send_header("Location", f"http://localhost:{elsewhere.server_address[1]}/metrics")
+            self.end_headers()
+
+    redirect = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    for server in (elsewhere, redirect):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    (tmp_path / "s.yaml").write_text(f"""\
+name: redirected
+target: {{host: http://127.0.0.1:1, allowed_hosts: [127.0.0.1]}}
+metrics:
+  - {{name: app, source: scrape, url: "http://127.0.0.1:{redirect.server_address[1]}/metrics"}}
+users:
+  - name: u
+    wait: {{constant: 0.05}}
+    requests: [{{name: health, path: /health}}]
+load: {{users: 1, spawn_rate: 1, duration: 2s}}
+checks: ["max(app.temp) < 5"]
+""")
+    try:
+        code = main(["run", str(tmp_path / "s.yaml"), "--host", standin.url, "--out", str(tmp_path / "r"), "--quiet"])
+    finally:
+        for server in (elsewhere, redirect):
+            server.shutdown()
+            server.server_close()
+    [check] = read(only_run(tmp_path / "r"), "verdict.json")["checks"]
+    assert code == 1 and check["status"] == "NODATA", check
+    assert "refused a redirect to http://localhost:" in check["reason"] and "not in target.allowed_hosts" in check["reason"]
+    assert hits == []
