@@ -129,3 +129,12 @@ def test_the_collector_set_holds_metric_urls_to_its_allow_list(tmp_path):
     with pytest.raises(ConfigError, match="not in target.allowed_hosts \\(127.0.0.1, localhost, ::1\\)"):
         CollectorSet([spec], {}, tmp_path / "m.parquet")  # loopback only, unless told
     assert CollectorSet([spec], {}, None, allowed_hosts=("prometheus",)).specs
+
+
+def test_a_wrong_value_is_one_error_not_one_more_per_check_on_the_source():
+    from loadkit.scenario import parse_scenario
+
+    text = SCENARIO.format(metric='{name: db, source: postgres, dsn: "postgresql:/u:hunter2@h/db"}')
+    with pytest.raises(ConfigError) as exc:
+        parse_scenario(text + 'checks: ["per_request(db.tps) < 3"]\n', "s.yaml")
+    assert len(exc.value.lines()) == 1 and "metrics.0.dsn: metrics db: dsn 'postgresql:/u:***@h/db'" in str(exc.value)

@@ -47,6 +47,13 @@ class OtherSections(Reader):
                 self.err(p + ((key,) if key else ()), problem)
             if any(m.name == name for m in out):
                 self.err(p + ("name",), f"duplicate metrics name {name!r}")
+            info = SOURCES.get(source)
+            if info is not None:  # its fields are known even when a value is wrong: one error, not one per check
+                for f in info.fields:
+                    if f.name:
+                        self.metric_units[f"{name}.{f.name}"] = f.unit
+                if info.open_fields:
+                    self.metric_prefixes.append(name)
             if problems:
                 continue
             if source in ("scrape", "prometheus") and target is not None:
@@ -54,12 +61,6 @@ class OtherSections(Reader):
                 if why:
                     self.err(p + ("url",), f"metrics {name}: {redact(why)}")
                     continue
-            info = SOURCES[source]
-            for f in info.fields:
-                if f.name:
-                    self.metric_units[f"{name}.{f.name}"] = f.unit
-            if info.open_fields:
-                self.metric_prefixes.append(name)
             out.append(spec)
         return tuple(out)
 
