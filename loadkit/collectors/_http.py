@@ -2,7 +2,9 @@
 
 Credentials come from variables *named* in the options (``token_env``, ``username_env`` +
 ``password_env``) or from ``user:pass@`` in the URL; the values are kept as secrets so
-:func:`~loadkit.redact.redact` masks them in every reason.
+:func:`~loadkit.redact.redact` masks them in every reason. Only http(s) URLs on the run's
+``target.allowed_hosts`` are fetched: a redirect elsewhere is refused (nothing is sent there)
+and fails the source; a redirect to another host:port of the list drops the credentials.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ..redact import redact
+from ..hosts import AllowList, url_host_problem
+from ..redact import redact, strip_url
 from ._common import SourceError, one_line
 
 __all__ = ["HttpTarget", "http_target", "get"]
@@ -28,9 +31,11 @@ class HttpTarget:
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     secrets: tuple[str, ...] = field(default=(), repr=False)
     timeout: float = 10.0
+    allowed: AllowList | None = None  # None: any http(s) host (the scheme is checked all the same)
 
 
-def http_target(options: Mapping[str, Any], env: Mapping[str, str], timeout: float = 10.0) -> HttpTarget:
+def http_target(options: Mapping[str, Any], env: Mapping[str, str], timeout: float = 10.0,
+                allowed: AllowList | None = None) -> HttpTarget:
     """The URL and auth headers of a source; :class:`SourceError` (permanent) when a named variable is unset."""
     parts = urlsplit(str(options["url"]))
     user, password = parts.username, parts.password
@@ -54,7 +59,34 @@ def http_target(options: Mapping[str, Any], env: Mapping[str, str], timeout: flo
         token = base64.b64encode(f"{u}:{p}".encode()).decode()
         secrets.append(token)
         headers.append(("Authorization", f"Basic {token}"))
-    return HttpTarget(url, tuple(headers), tuple(secrets), float(options.get("timeout", timeout)))
+    problem = allowed.url_problem(url) if allowed is not None else url_host_problem(url)
+    if problem:
+        raise SourceError(redact(f"{strip_url(url)}: refused: {problem}", secrets), permanent=True)
+    return HttpTarget(url, tuple(headers), tuple(secrets), float(options.get("timeout", timeout)), allowed)
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to an allowed http(s) URL, without credentials when the host:port changes."""
+
+    def __init__(self, target: HttpTarget):
+        self.target = target
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        allowed = self.target.allowed
+        problem = allowed.url_problem(newurl) if allowed is not None else url_host_problem(newurl)
+        if problem:
+            raise SourceError(redact(f"{strip_url(req.full_url)}: refused a redirect to {strip_url(newurl)}: {problem}",
+                                     self.target.secrets), permanent=True)
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _origin(newurl) != _origin(req.full_url):
+            new.remove_header("Authorization")
+        return new
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    p = urlsplit(url)
+    return p.scheme, (p.hostname or "").lower(), p.port
 
 
 def get(target: HttpTarget, url: str | None = None, accept: str = "*/*") -> tuple[bytes, str]:
@@ -67,8 +99,9 @@ def get(target: HttpTarget, url: str | None = None, accept: str = "*/*") -> tupl
     req = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": "loadkit-collector",
                                                **dict(target.headers)})
     shown = redact(target.url, target.secrets)
+    opener = urllib.request.build_opener(_Redirects(target))
     try:
-        with urllib.request.urlopen(req, timeout=target.timeout) as resp:  # noqa: S310 - http(s) URLs only
+        with opener.open(req, timeout=target.timeout) as resp:  # http(s) on allowed hosts only, redirects too
             return resp.read(), resp.headers.get("Content-Type", "")
     except urllib.error.HTTPError as exc:
         detail = api_error(exc.read()) or exc.reason

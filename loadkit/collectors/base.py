@@ -27,6 +27,11 @@ class MetricSpec:
 
 
 class Collector(Protocol):
+    """What the sampler drives. Besides these, it reads when present: ``superseded`` ((metric, labels) →
+    time of a row that stop()'s merged rate replaces), ``config_problem`` (a failure only the scenario
+    can fix: the run refuses), ``sampled`` (False: delivers at stop only, no gap rule) and sets
+    ``window_start`` (the checked window's start) before stop()."""
+
     spec: MetricSpec
     missing: str | None  # why this source has no (more) data; None while healthy
     notes: list[str]  # plain remarks that are not failures (e.g. "pg_stat_statements is not installed")

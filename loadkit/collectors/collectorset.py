@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..redact import redact
+from ..hosts import LOOPBACK, AllowList
+from ..redact import Redactor, redact
+from ._dsn import dsn_secrets
 from .base import MetricSpec, series_key
 from .registry import check_spec, make_collector
 
@@ -55,12 +57,15 @@ class CollectorSet:
     """Owns the collectors of a run: :meth:`start` before the load, :meth:`stop` after it.
 
     ``missing`` (name → one-line reason) and ``notes`` (name → lines) are the collectors'
-    own; :meth:`latest` gives the last value of a series for live abort conditions.
+    own; ``config_problems`` (after :meth:`start`) are failures only the scenario can fix, such
+    as bad PromQL, for the run to refuse before any load; :meth:`latest` gives the last value of
+    a series for live abort conditions.
     Specs are validated in the constructor (:class:`~loadkit.errors.ConfigError`).
     """
 
     def __init__(self, specs: Sequence[MetricSpec], env: Mapping[str, str], out: Path | None, *,
-                 clock: Callable[[], float] = time.time, start_timeout: float = 20.0, stop_timeout: float = 45.0):
+                 clock: Callable[[], float] = time.time, start_timeout: float = 20.0, stop_timeout: float = 45.0,
+                 allowed_hosts: Sequence[str] = LOOPBACK):
         for spec in specs:
             make_collector(spec, env, clock)  # raises ConfigError; connects nothing
         names = [s.name for s in specs]
@@ -68,12 +73,21 @@ class CollectorSet:
         if dupes:
             raise ConfigError(f"metrics: names must be unique, repeated: {', '.join(dupes)}")
         self.specs = [check_spec(s)[0] for s in specs]
+        self.allowed_hosts = tuple(allowed_hosts)  # scrape and prometheus URLs, redirects too: the run's allow-list
+        allow = AllowList(self.allowed_hosts)
+        refused = [f"metrics {s.name}: url {redact(why)}" for s in self.specs
+                   if s.source in ("scrape", "prometheus") and (why := allow.url_problem(str(s.options["url"])))]
+        if refused:
+            raise ConfigError("; ".join(refused))
         self.out, self.clock = out, clock
         self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
         needed = {str(v) for s in self.specs for k, v in s.options.items() if k.endswith("_env")}
         self._env = {k: env[k] for k in needed if k in env}
+        secrets = [x for s in self.specs for k in ("dsn", "url") if k in s.options for x in dsn_secrets(str(s.options[k]))]
+        self._redactor = Redactor([*secrets, *self._env.values()])  # for what the sampler says on stderr
         self.missing: dict[str, str] = {}
         self.notes: dict[str, list[str]] = {}
+        self.config_problems: list[str] = []  # known at start (bad PromQL): the run must refuse, exit 2
         self.rows = 0
         self.started_at: dict[str, float] = {}  # name → time of its baseline (the first rates count from it)
         self.cost: CollectorCost | None = None
@@ -97,7 +111,7 @@ class CollectorSet:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
         self._proc = subprocess.Popen([sys.executable, "-m", "loadkit.collectors.worker"], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=self._stderr, env=env)
-        cfg = {"specs": [asdict(s) for s in self.specs], "env": self._env,
+        cfg = {"specs": [asdict(s) for s in self.specs], "env": self._env, "allowed_hosts": list(self.allowed_hosts),
                "out": str(self.out) if self.out else None, "start_timeout": self.start_timeout - 2,
                "stop_timeout": self.stop_timeout - 3}
         self._proc.stdin.write((json.dumps(cfg) + "\n").encode())
@@ -107,13 +121,18 @@ class CollectorSet:
         if not self._started.wait(self.start_timeout):
             self._abort(f"sampler did not start within {self.start_timeout:g}s")
 
-    def stop(self, now: float | None = None) -> None:
-        """Final rows (``now`` ends the Prometheus window), ``metrics.parquet`` written; never raises."""
+    def stop(self, now: float | None = None, window_start: float | None = None) -> None:
+        """Final rows (``now`` ends the Prometheus window), ``metrics.parquet`` written; never raises.
+
+        A source with no data for its last 3 intervals before ``now`` (or its first 3 after
+        ``window_start``, default the sampler's start) becomes missing, with when it stopped.
+        """
         if self._proc is None or self._done.is_set():
             return
         now = self.clock() if now is None else now
         try:
-            self._proc.stdin.write((json.dumps({"cmd": "stop", "now": now}) + "\n").encode())
+            msg = {"cmd": "stop", "now": now, "window_start": window_start}
+            self._proc.stdin.write((json.dumps(msg) + "\n").encode())
             self._proc.stdin.close()
         except OSError:
             pass
@@ -158,6 +177,7 @@ class CollectorSet:
             elif kind in ("started", "done"):
                 self.missing = dict(msg.get("missing", {}))
                 self.notes = {k: list(v) for k, v in msg.get("notes", {}).items()}
+                self.config_problems = list(msg.get("config_problems", []))
                 self.started_at.update(msg.get("started_at", {}))
                 if kind == "done":
                     self.rows = int(msg.get("rows", 0))
@@ -190,5 +210,5 @@ class CollectorSet:
             return ""
         self._stderr.seek(0)
         lines = [ln for ln in self._stderr.read().decode(errors="replace").splitlines() if ln.strip()]
-        return f": {redact(lines[-1].strip())}" if lines else ""
+        return f": {self._redactor.text(lines[-1].strip())}" if lines else ""
 

@@ -48,19 +48,20 @@ class HostCollector(SourceBase):
     def __init__(self, spec: MetricSpec, env: Mapping[str, str], clock: Callable[[], float]):
         super().__init__(spec, env, clock)
         self._base = 0.0
-        self._last = (0.0, 0.0)
+        self._used = 0.0
 
     def _start(self, now: float) -> list[Row]:
-        self._base = _busy_seconds()
-        self._last = (now, 0.0)
-        return []
+        self._base, self._used = _busy_seconds(), 0.0
+        self._rate(now, "cpu", 0.0)
+        return self._fields(now)
 
     def _sample(self, now: float) -> list[Row]:
-        used = max(self._last[1], _busy_seconds() - self._base)
-        t0, c0 = self._last
-        self._last = (now, used)
+        self._used = max(self._used, _busy_seconds() - self._base)
+        rate = self._rate(now, "cpu", self._used)
+        return ([self._row(now, "cpu", 100.0 * rate)] if rate is not None else []) + self._fields(now)
+
+    def _fields(self, now: float) -> list[Row]:
         vm = psutil.virtual_memory()
         threads, files = _threads_and_files()
-        rows = [self._row(now, "cpu", 100.0 * (used - c0) / (now - t0))] if now > t0 else []
-        return rows + [self._row(now, "cpu_seconds", used), self._row(now, "rss_bytes", vm.total - vm.available),
-                       self._row(now, "threads", threads), self._row(now, "open_files", files)]
+        return [self._row(now, "cpu_seconds", self._used), self._row(now, "rss_bytes", vm.total - vm.available),
+                self._row(now, "threads", threads), self._row(now, "open_files", files)]

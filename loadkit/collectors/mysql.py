@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..redact import redact
 from ._common import SourceBase, SourceError, one_line
+from ._dsn import dsn_secrets, mask_dsn
 from .base import MetricSpec, Row
 
 __all__ = ["MysqlCollector", "parse_mysql_dsn"]
@@ -38,17 +38,20 @@ class MysqlCollector(SourceBase):
         super().__init__(spec, env, clock)
         self.dsn = str(spec.options["dsn"])
         self._conn: Any = None
-        self._prev: tuple[float, float, float] | None = None
+        self._reads = 0
+        self.rates.clamp = True  # a restart: no increase for that interval (our own reads are subtracted)
         try:
             self._args = parse_mysql_dsn(self.dsn)
         except ValueError:
             self._args = None
-        self._secrets = (self._args["password"],) if self._args and self._args["password"] else ()
+        parsed = (self._args["password"],) if self._args and self._args["password"] else ()
+        self._secrets = dsn_secrets(self.dsn) + parsed
+        self._shown = mask_dsn(self.dsn)  # the DSN as it may appear in a reason: no password, typo or not
 
     def _status(self) -> dict[str, float]:
         import pymysql
 
-        shown = redact(self.dsn, self._secrets)
+        shown = self._shown
         if self._args is None:
             raise SourceError(f"bad DSN {shown}: expected mysql://user:password@host:port/database", permanent=True)
         try:
@@ -68,19 +71,17 @@ class MysqlCollector(SourceBase):
             self._conn = None
 
     def _start(self, now: float) -> list[Row]:
-        s = self._status()
-        self._prev = (now, s["Queries"], s["Slow_queries"])
-        return []
+        self._reads = 0
+        return self._rows(now, self._status())
 
     def _sample(self, now: float) -> list[Row]:
-        s = self._status()
-        t0, q0, slow0 = self._prev
-        self._prev = (now, s["Queries"], s["Slow_queries"])
+        return self._rows(now, self._status())
+
+    def _rows(self, now: float, s: dict[str, float]) -> list[Row]:
+        self._reads += 1  # Queries counts each SHOW of ours as it starts, this one included: not load
         rows = [self._row(now, "threads_running", max(0.0, s["Threads_running"] - 1))]
-        if now > t0:
-            dq = s["Queries"] - q0
-            dq = s["Queries"] if dq < 0 else max(0.0, dq - 1)  # a restart resets; our own SHOW is not load
-            ds = s["Slow_queries"] - slow0
-            rows += [self._row(now, "queries", dq / (now - t0)),
-                     self._row(now, "slow_queries", (s["Slow_queries"] if ds < 0 else ds) / (now - t0))]
+        for field, value in (("queries", s["Queries"] - self._reads), ("slow_queries", s["Slow_queries"])):
+            rate = self._rate(now, field, value)
+            if rate is not None:
+                rows.append(self._row(now, field, rate))
         return rows

@@ -3,7 +3,8 @@
 Prometheus already keeps the history, so this source acts at :meth:`stop`: one range query
 from the time of :meth:`start` to the time of :meth:`stop`, every ``step`` seconds, one
 series per label set (``__name__`` dropped: the series is named by the source's ``name``).
-:meth:`start` checks the query with an instant query, so bad PromQL is reported at once.
+:meth:`start` checks the query with an instant query, so bad PromQL is known before the load: it
+is a ``config_problem``, and the run refuses to start (exit 2).
 API: https://prometheus.io/docs/prometheus/latest/querying/api/#range-queries
 """
 
@@ -25,6 +26,8 @@ __all__ = ["PrometheusCollector"]
 
 class PrometheusCollector(SourceBase):
     """``<name>{labels}`` for every series the query returns over the run's window."""
+
+    sampled = False  # one range query at stop; a series that ends early may be the answer (no errors any more)
 
     def __init__(self, spec: MetricSpec, env: Mapping[str, str], clock: Callable[[], float]):
         super().__init__(spec, env, clock)
@@ -49,7 +52,7 @@ class PrometheusCollector(SourceBase):
 
     def _api(self, path: str, params: dict[str, Any]) -> Any:
         if self._target is None:
-            self._target = http_target(self.spec.options, self.env)
+            self._target = http_target(self.spec.options, self.env, allowed=self.allowed)
             self._secrets = self._target.secrets
         url = self._target.url.rstrip("/") + path + "?" + urlencode(params)
         body, _ = get(self._target, url, accept="application/json")
@@ -67,6 +70,9 @@ class PrometheusCollector(SourceBase):
             self._api("/api/v1/query", {"query": self.spec.options["query"], "time": f"{now:.3f}"})
         except SourceError as exc:
             self._bad_query = "bad_data" in str(exc)  # a PromQL error will not mend itself
+            if self._bad_query:
+                self.config_problem = (f"metrics {self.spec.name}: the query {self.spec.options['query']!r} is not "
+                                       f"valid PromQL ({redact(one_line(exc), self._secrets)})")
             raise
         return []
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import difflib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ConfigError
+from ..hosts import AllowList
 from ..units import parse_duration
 from .base import Collector, MetricSpec
 
@@ -76,14 +77,15 @@ SOURCES: dict[str, SourceInfo] = {
         "process", "a process and its children, by pid, pid file or listening TCP port (psutil)",
         (OptionInfo("pid", "int", "process id"),
          OptionInfo("pid_file", "str", "path of a file holding the process id"),
-         OptionInfo("port", "int", "TCP port the process listens on (pre-fork servers: the topmost listener)")),
+         OptionInfo("port", "int", "TCP port the server listens on (pre-fork servers: master and every worker)")),
         _PSUTIL_FIELDS, one_of=("pid", "pid_file", "port")),
     "host": SourceInfo("host", "the machine loadkit runs on (psutil)", (), _PSUTIL_FIELDS),
     "postgres": SourceInfo(
         "postgres", "a PostgreSQL database: pg_stat_database, pg_stat_activity, pg_stat_statements (psycopg 3)",
         (OptionInfo("dsn", "str", "libpq connection string or postgresql:// URL of the database to watch", True),
-         OptionInfo("settle", "duration", "longest wait at stop for backends to publish their last counters "
-                                          "(default 11s; PostgreSQL publishes idle backends' stats 10 s late)"),
+         OptionInfo("settle", "duration", "longest wait at stop for idle backends to publish their last counters "
+                                          "(default: up to 11s only when the checked window starts with the load; "
+                                          "0 never waits)"),
          OptionInfo("top_statements", "int", "how many top statements (by total time) to keep (default 10)"),
          OptionInfo("connect_timeout", "duration", "connection timeout (default 5s)")),
         (FieldInfo("tps", "1/s", "commits + rollbacks per second in the database, the collector's own excluded"),
@@ -163,13 +165,54 @@ def check_spec(spec: MetricSpec) -> tuple[MetricSpec, list[str]]:
         problems.append(f"metrics: name {spec.name!r} must be non-empty without '.' or '{{'")
     if spec.interval <= 0:
         problems.append(f"metrics {spec.name}: interval must be positive")
+    problems += _value_problems(spec.name, spec.source, options)
     return replace(spec, options=options), problems
 
 
-def make_collector(spec: MetricSpec, env: Mapping[str, str], clock: Callable[[], float] = time.time) -> Collector:
+def _value_problems(name: str, source: str, options: Mapping[str, Any]) -> list[str]:
+    """Values no run could use, known before anything connects: a DSN the driver cannot parse (shown
+    without its password, typo or not), a URL that is not http(s) (``file:///proc/self/environ``
+    would copy the process environment into the results)."""
+    from ..hosts import url_host_problem
+    from ..redact import redact
+    from ._dsn import dsn_secrets, mask_dsn
+
+    out: list[str] = []
+    dsn = options.get("dsn")
+    if isinstance(dsn, str) and source in ("postgres", "mysql"):
+        why, kind = None, "mysql://user:password@host:port/database"
+        if source == "postgres":
+            kind = "a libpq connection string or postgresql:// URL"
+            try:
+                from psycopg.conninfo import conninfo_to_dict
+
+                conninfo_to_dict(dsn)
+            except Exception as exc:  # noqa: BLE001 - ProgrammingError, or anything a bad DSN raises
+                why = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        else:
+            from .mysql import parse_mysql_dsn
+
+            try:
+                parse_mysql_dsn(dsn)
+            except ValueError:
+                why = "cannot read it"
+        if why:
+            out.append(f"metrics {name}: dsn {mask_dsn(dsn)!r} is not {kind} ({redact(why, dsn_secrets(dsn))})")
+    url = options.get("url")
+    if isinstance(url, str) and source in ("scrape", "prometheus"):
+        why = url_host_problem(url)
+        if why:
+            out.append(f"metrics {name}: url {redact(why)}")
+    return out
+
+
+def make_collector(spec: MetricSpec, env: Mapping[str, str], clock: Callable[[], float] = time.time,
+                   allowed_hosts: Sequence[str] | None = None) -> Collector:
     """The collector for ``spec``; :class:`ConfigError` (one line per problem) if the spec is invalid.
 
-    Nothing connects here: that is :meth:`Collector.start`'s job, whose failures go to ``missing``.
+    ``allowed_hosts`` (the scenario's ``target.allowed_hosts``) bounds where ``scrape`` and
+    ``prometheus`` may connect, redirects included; None allows any http(s) host. Nothing
+    connects here: that is :meth:`Collector.start`'s job, whose failures go to ``missing``.
     """
     from .host import HostCollector
     from .mysql import MysqlCollector
@@ -183,4 +226,7 @@ def make_collector(spec: MetricSpec, env: Mapping[str, str], clock: Callable[[],
         raise ConfigError("; ".join(problems))
     kinds: dict[str, Any] = {"process": ProcessCollector, "host": HostCollector, "postgres": PostgresCollector,
                              "mysql": MysqlCollector, "scrape": ScrapeCollector, "prometheus": PrometheusCollector}
-    return kinds[spec.source](typed, env, clock)
+    collector = kinds[spec.source](typed, env, clock)
+    if allowed_hosts is not None:
+        collector.allowed = AllowList(tuple(allowed_hosts))
+    return collector

@@ -13,7 +13,8 @@ import math
 import re
 from collections.abc import Callable, Mapping
 
-from ._common import CounterRates, SourceBase, SourceError, format_labels, one_line
+from ..redact import strip_url
+from ._common import SourceBase, SourceError, format_labels
 from ._http import get, http_target
 from .base import MetricSpec, Row
 from .buckets import bucket_quantile
@@ -36,13 +37,13 @@ class ScrapeCollector(SourceBase):
         o = spec.options
         self.quantiles = tuple(float(q) for q in o.get("quantiles", DEFAULT_QUANTILES))
         self._include = [re.compile(p) for p in o.get("include", ())]
-        self._rates = CounterRates()
-        self._buckets: dict[tuple[str, str], dict[float, float]] = {}
+        self._buckets: dict[tuple[str, str], tuple[float, dict[float, float]]] = {}  # (ts, cumulative counts)
+        self._buckets_before: dict[tuple[str, str], tuple[float, dict[float, float]]] = {}
         self._target = None
         self._scraped_at: float | None = None  # the last successful scrape
 
     def _start(self, now: float) -> list[Row]:
-        self._target = http_target(self.spec.options, self.env, timeout=5.0)
+        self._target = http_target(self.spec.options, self.env, timeout=5.0, allowed=self.allowed)
         self._secrets = self._target.secrets
         return self._scrape(now)
 
@@ -52,11 +53,13 @@ class ScrapeCollector(SourceBase):
     def _scrape(self, now: float) -> list[Row]:
         from prometheus_client.parser import text_string_to_metric_families
 
-        body, _ = get(self._target, accept=_ACCEPT)
+        body, content_type = get(self._target, accept=_ACCEPT)
         try:
             families = list(text_string_to_metric_families(body.decode("utf-8", "replace")))
-        except (ValueError, TypeError, IndexError) as exc:
-            raise SourceError(f"{self._target.url}: not the Prometheus text format ({one_line(exc)})") from None
+        except (ValueError, TypeError, IndexError):  # the parser's message quotes the line: never shown
+            raise SourceError(f"{strip_url(self._target.url)}: not the Prometheus text format "
+                              f"({content_type or 'no content type'}, {len(body)} bytes; the content is not shown)"
+                              ) from None
         rows: list[Row] = []
         hist: dict[tuple[str, str], dict[float, float]] = {}
         for fam in families:
@@ -82,20 +85,34 @@ class ScrapeCollector(SourceBase):
         key = format_labels(labels)
         if counter:
             if self._scraped_at is not None:  # a series born since the last scrape started from 0 then
-                self._rates.seed((name, key), self._scraped_at, 0.0)
-            rate = self._rates.rate((name, key), now, value)
+                self.rates.seed((self._metric(name), key), self._scraped_at, 0.0)
+            rate = self._rate(now, name, value, key)
             if rate is not None:
                 rows.append(self._row(now, name, rate, key))
         else:
             rows.append(self._row(now, name, value, key))
 
     def _quantiles(self, now: float, base: str, labels: str, cumulative: dict[float, float]) -> list[Row]:
-        prev = self._buckets.get((base, labels))
-        self._buckets[(base, labels)] = cumulative
-        if prev is None:
-            if self._scraped_at is None:
+        """Quantiles of the observations since the last scrape; a span too short to mean anything is
+        skipped (carried into the next) or, at stop, merged with the one before (as counter rates)."""
+        key = (base, labels)
+        last = self._buckets.get(key)
+        if last is None and self._scraped_at is not None:
+            last = (self._scraped_at, {})  # a histogram born since the last scrape: all its observations are new
+        if last is None:
+            self._buckets[key] = (now, cumulative)
+            return []
+        prev = last[1]
+        if now - last[0] < max(self.rates.min_span, 1e-9):
+            before = self._buckets_before.get(key)
+            if not self.rates.final or before is None:
                 return []
-            prev = {}  # a histogram born since the last scrape: all its observations are new
+            prev = before[1]
+            for q in self.quantiles:
+                self.rates.merged[(self._metric(f"{base}_{_qname(q)}"), labels)] = last[0]
+        else:
+            self._buckets_before[key] = last
+        self._buckets[key] = (now, cumulative)
         bounds = sorted(cumulative)
         deltas = [cumulative[b] - prev.get(b, 0.0) for b in bounds]
         if any(d < 0 for d in deltas) or set(prev) - set(cumulative):  # reset or re-bucketed
@@ -107,4 +124,3 @@ class ScrapeCollector(SourceBase):
             if v is not None and not math.isnan(v):
                 rows.append(self._row(now, f"{base}_{_qname(q)}", v, labels))
         return rows
-

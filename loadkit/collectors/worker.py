@@ -37,6 +37,13 @@ class _Slot:
     start_cpu_s: float = 0.0
     stop_cpu_s: float = 0.0
     thread: threading.Thread | None = None
+    first_data: float | None = None  # when the source first delivered rows, and last: a source that
+    last_data: float | None = None  # stops delivering is failed for the rest of the window
+
+    def delivered(self, now: float, rows: list[Row]) -> None:
+        if rows and self.collector.missing is None:
+            self.first_data = now if self.first_data is None else self.first_data
+            self.last_data = now
 
 
 class _Loop:
@@ -45,6 +52,7 @@ class _Loop:
         self.out, self.lock = out, threading.Lock()
         self.stopping = threading.Event()
         self.stop_now = 0.0
+        self.window_start: float | None = None  # the checked window's start, when the run says
 
     def emit(self, msg: dict[str, Any]) -> None:
         with self.lock:
@@ -63,26 +71,54 @@ class _Loop:
         rows = c.start(begun)
         slot.start_cpu_s = time.thread_time() - t0
         slot.rows += rows
+        slot.delivered(begun, rows)
         slot.started.set()
         if rows:
             self._latest(slot, rows)
         k = 1
         while not self.stopping.wait(max(0.0, begun + k * c.spec.interval - time.time())):
             t0 = time.thread_time()
-            rows = c.sample(time.time())
+            now = time.time()
+            rows = c.sample(now)
             slot.cpu_s += time.thread_time() - t0
             slot.samples += 1
             slot.rows += rows
+            slot.delivered(now, rows)
             self._latest(slot, rows)
             k = max(k + 1, int((time.time() - begun) / c.spec.interval) + 1)  # skip, never bunch, late samples
+        if hasattr(c, "window_start"):
+            c.window_start = self.window_start
         t0 = time.thread_time()
         rows = c.stop(self.stop_now)
         slot.stop_cpu_s = time.thread_time() - t0
+        replaced = getattr(c, "superseded", None) or {}
+        if replaced:  # a last span too short for a rate was merged with the one before: its row goes
+            slot.rows = [r for r in slot.rows if replaced.get((r[1], r[2])) != r[0]]
         slot.rows += rows
+        slot.delivered(self.stop_now, rows)
+        self._coverage(slot)
         self._latest(slot, rows)
 
+    def _coverage(self, slot: _Slot) -> None:
+        """A sampled source with no data for more than 3 intervals at the start or the end of the window
+        is missing, with when: its partial data must not be summarised as if it were the whole window."""
+        c = slot.collector
+        if not getattr(c, "sampled", True):
+            return  # prometheus: the history is Prometheus', and no series may be an answer
+        gap, begun, end = 3 * c.spec.interval, slot.started_at, self.stop_now
+        run = f"of the {end - begun:.1f} s run"
+        if slot.last_data is None:
+            c.missing = c.missing or f"no data {run}"
+        elif end - slot.last_data > gap:
+            c.missing = (f"{c.missing or 'no rows'} (no data after {slot.last_data - begun:.1f} s {run}; "
+                         "a source that stops delivering is failed for the rest of the window)")
+        elif slot.first_data - max(begun, self.window_start or begun) > gap:
+            c.missing = (f"no data for the first {slot.first_data - begun:.1f} s {run} "
+                         f"({'; '.join(c.notes[-1:]) or 'no rows'})")
+
     def state(self) -> dict[str, Any]:
-        return {"missing": {s.collector.spec.name: s.collector.missing for s in self.slots if s.collector.missing},
+        return {"config_problems": [p for s in self.slots if (p := getattr(s.collector, "config_problem", None))],
+                "missing": {s.collector.spec.name: s.collector.missing for s in self.slots if s.collector.missing},
                 "notes": {s.collector.spec.name: list(getattr(s.collector, "notes", []))
                           for s in self.slots if getattr(s.collector, "notes", None)}}
 
@@ -97,7 +133,8 @@ def main() -> int:
     cfg = json.loads(sys.stdin.readline() or "{}")
     env = cfg.get("env", {})
     specs = [MetricSpec(s["name"], s["source"], s.get("options", {}), s.get("interval", 1.0)) for s in cfg["specs"]]
-    loop = _Loop([make_collector(s, env) for s in specs], out)
+    allowed = cfg.get("allowed_hosts")
+    loop = _Loop([make_collector(s, env, allowed_hosts=allowed) for s in specs], out)
     for slot in loop.slots:
         slot.thread = threading.Thread(target=loop.run_one, args=(slot,), daemon=True,
                                        name=f"collector-{slot.collector.spec.name}")
@@ -113,6 +150,7 @@ def main() -> int:
         msg = json.loads(line)
         if msg.get("cmd") == "stop":
             stop_now = float(msg["now"])
+            loop.window_start = msg.get("window_start")
             break
     loop.stop_now = stop_now if stop_now is not None else time.time()
     loop.stopping.set()

@@ -28,8 +28,9 @@ import pyarrow as pa
 from locust.runners import STATE_STOPPED
 
 from ..analysis import Summary, summarize_run
+from ..analysis.metrics import without_failed_sources
 from ..collectors import CollectorSet, MetricSpec
-from ..errors import DiskFullError, LoadkitError
+from ..errors import ConfigError, DiskFullError, LoadkitError
 from ..files import write_json
 from ..hosts import AllowList
 from ..redact import Redactor
@@ -229,6 +230,10 @@ class LoadRun:
                 return self._finish(manifest, started, self.clock(), RunStatus.ERROR, problem, engine, guard)
             collectors = self._collectors()
             collectors.start()  # before the load: counters become rates from here
+            # collectors: what only the scenario can fix (bad PromQL) is known now, before any load: exit 2
+            if collectors.config_problems:
+                collectors.stop()
+                raise ConfigError("; ".join(collectors.config_problems))
             try:
                 started = engine.start()
                 manifest["start"] = iso(started)  # the load's start: the checked window counts from here
@@ -240,7 +245,7 @@ class LoadRun:
             except BaseException:
                 collectors.stop()  # on an error path the sampler must not outlive the run
                 raise
-            collectors.stop(ended)
+            collectors.stop(ended, window_start=started + self.scenario.load.warmup_seconds())
             record_collectors(manifest, collectors)
             return self._finish(manifest, started, ended, status, reason, engine, guard)
         finally:
@@ -305,7 +310,8 @@ class LoadRun:
         if pid and not any(m.name == "target" for m in specs):
             specs.append(MetricSpec("target", "process", {"pid": pid}))
         self._specs = specs
-        return CollectorSet(specs, self.env, self.paths.metrics if specs else None)
+        return CollectorSet(specs, self.env, self.paths.metrics if specs else None,
+                            allowed_hosts=self.scenario.target.allowed_hosts)  # collectors: metric URLs too
 
     def _on_batch(self, batch: pa.RecordBatch) -> None:
         self.writer.add(batch)
@@ -345,6 +351,8 @@ class LoadRun:
         body = summary.to_json()
         body["window"]["warmup_s"] = warmup
         body["metrics"] = metrics_summary(self.paths, self._specs, summary)
+        # collectors: a source that failed (or stopped delivering) has no summary, so its checks end NODATA
+        body["metrics"] = without_failed_sources(body["metrics"], manifest.get("metrics_missing") or {})
         body["generator"] = health_summary(self.paths, window).to_json()
         body["exceptions"] = engine.exceptions.rows() if engine is not None else []
         write_json(self.paths.summary, body)

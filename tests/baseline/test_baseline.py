@@ -13,7 +13,7 @@ import pytest
 from loadkit.analysis import summarize
 from loadkit.baseline import BaselineStore, record_from_run
 from loadkit.cli import main
-from loadkit.errors import ConfigError, ResultsError
+from loadkit.errors import ConfigError, DiskFullError
 from loadkit.runfolder import SCHEMA
 
 
@@ -103,7 +103,7 @@ def test_a_crash_mid_write_leaves_the_previous_baseline_intact(tmp_path, monkeyp
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", crash)
-    with pytest.raises(ResultsError, match="the disk is full"):
+    with pytest.raises(DiskFullError, match="the disk is full"):
         store.promote(fake_run(tmp_path / "results", "next", seed=1), "staging", 1.0)
     monkeypatch.undo()
     assert [r.run_id for r in store.runs("shop", "staging")] == ["good"]  # the half-written temp file is ignored

@@ -12,8 +12,9 @@ from loadkit.collectors import MetricSpec, make_collector
 SECRET = "s3cr3t-Pa55"
 
 
-def pg(dsn: str, **options):
-    return make_collector(MetricSpec("db", "postgres", {"dsn": dsn, "settle": 2, **options}), {}, time.time)
+def pg(dsn: str, interval: float = 0.01, **options):
+    """A source sampled when the test says (a short interval: no rate is held back as too soon)."""
+    return make_collector(MetricSpec("db", "postgres", {"dsn": dsn, "settle": 2, **options}, interval), {}, time.time)
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +89,16 @@ def test_pg_stat_statements_installed_but_not_loaded_is_a_note():
     (f"postgresql://postgres:{SECRET}@127.0.0.1:1/test", "Connection refused"),
     (f"postgresql://postgres:{SECRET}@127.0.0.1:5432/no_such_db_xyz", 'database "no_such_db_xyz" does not exist'),
     (f"host=127.0.0.1 port=1 user=postgres password={SECRET} dbname=test", "Connection refused"),
-], ids=["wrong-user", "wrong-port", "unknown-db", "keyword-dsn"])
+    # an unescaped "/" ends libpq's host part: "postgres" is the host, the password's start the port
+    ("postgresql://postgres:s3cr3t/Pa55@127.0.0.1:1/test", "cannot connect to postgresql://postgres:***@127.0.0.1:1/test: "),
+], ids=["wrong-user", "wrong-port", "unknown-db", "keyword-dsn", "slash-in-password"])
 def test_failures_are_missing_without_the_password(dsn, expect):
     c = pg(dsn)
     assert c.start(time.time()) == []
     assert c.sample(time.time()) == []  # retried, still failing, still no exception
     assert c.stop(time.time()) == []
     assert expect in c.missing, c.missing
-    assert SECRET not in c.missing and "\n" not in c.missing
+    assert SECRET not in c.missing and "s3cr3t" not in c.missing and "\n" not in c.missing
     assert c.missing.startswith("cannot connect to ")
 
 
@@ -113,3 +116,29 @@ def test_server_going_away_mid_run_is_missing():
     assert c.missing is None and rows
     assert any(n.startswith("recovered after:") for n in c.notes)
     c.stop(time.time())
+
+
+def test_a_short_last_read_is_merged_with_the_one_before(db):
+    """Database counters spiked like CPU on a last read right after a sample: now merged, nothing lost."""
+    import psycopg
+
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS m (x int)")
+    c = pg(db, interval=1.0, settle=0)
+    t0 = time.time()
+    rows = c.start(t0)
+    with psycopg.connect(db, autocommit=True) as conn:
+        for i in range(30):
+            conn.execute("INSERT INTO m VALUES (%s)", (i,))
+    time.sleep(max(0.0, t0 + 1.0 - time.time()))
+    rows += c.sample(time.time())
+    with psycopg.connect(db, autocommit=True) as conn:  # closed: its counters are published at once
+        for i in range(10):
+            conn.execute("INSERT INTO m VALUES (%s)", (i,))
+    final = c.stop(time.time())
+    rows = [r for r in rows if getattr(c, "superseded", {}).get((r[1], r[2])) != r[0]] + final
+    assert c.missing is None
+    written = sorted((t, v) for t, m, _, v in rows if m == "db.rows_written")
+    times = [t0] + [t for t, _ in written]
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.5, written
+    assert sum(v * (b - a) for (b, v), a in zip(written, times, strict=False)) == pytest.approx(40, abs=0.5)

@@ -7,6 +7,10 @@ import subprocess
 import sys
 import time
 
+import psutil
+import pytest
+from helpers import load
+
 from loadkit.collectors import MetricSpec, make_collector
 
 # 50 ms of CPU then 50 ms of sleep: half a core on an idle machine. On a busy one it gets
@@ -48,7 +52,7 @@ def test_cpu_of_a_child_burning_half_a_core(tmp_path):
             time.sleep(0.05)
         c = collector(pid=proc.pid)
         t0, c0 = own_cpu(report)
-        assert c.start(time.time()) == []
+        assert values(c.start(time.time()), "target.cpu_seconds") == [0.0]  # the baseline, to interpolate from
         time.sleep(2.0)
         rows = c.sample(time.time())
         t1, c1 = own_cpu(report)
@@ -146,3 +150,60 @@ def test_host_cpu_is_percent_of_one_core():
     assert values(rows, "host.rss_bytes")[0] > 0
     assert values(rows, "host.threads")[0] > 10
     assert values(rows, "host.open_files")[0] > 10
+
+
+def test_a_pre_fork_server_by_port_is_measured_whole(gunicorn_target, proc_cpu):
+    """Master and both workers hold the listening socket: the CPU is the sum over all three, as /proc says."""
+    url, master = gunicorn_target
+    pids = [master] + [p.pid for p in psutil.Process(master).children()]
+    assert len(pids) == 3
+    c = collector(port=int(url.rsplit(":", 1)[1]))
+    before = proc_cpu(pids)
+    t0 = time.time()
+    c.start(t0)
+    sent = load(url, 3.0, workers=4)
+    t1 = time.time()
+    rows = c.sample(t1)
+    after = proc_cpu(pids)
+    assert c.missing is None
+    assert sorted(p.pid for p in c._tree()) == sorted(pids)
+    per_process = {pid: after[pid] - before[pid] for pid in pids}
+    truth = sum(per_process.values())
+    assert sum(sent.values()) > 100
+    assert all(per_process[w] > 0.2 * truth for w in pids[1:]), per_process  # both workers did work
+    (used,) = values(rows, "target.cpu_seconds")
+    assert used == pytest.approx(truth, rel=0.10), (used, truth, per_process)
+    (cpu,) = values(rows, "target.cpu")
+    assert cpu == pytest.approx(100.0 * used / (t1 - t0), rel=1e-6)
+
+
+SPIN = "while True: pass"  # one thread, always running: 100 % of one core at most
+
+
+def kept(rows, final, collector):
+    """The rows a run keeps: those of the samples but the ones the final rows replaced, then the final rows."""
+    return [r for r in rows if getattr(collector, "superseded", {}).get((r[1], r[2])) != r[0]] + final
+
+
+def test_a_last_read_right_after_the_one_before_is_no_spike():
+    """A stop 23 ms after the last sample (read 100 ms late) read 435 % for one thread: now merged, ≤ 100 %."""
+    proc = subprocess.Popen([sys.executable, "-c", SPIN])
+    try:
+        time.sleep(0.3)
+        c = make_collector(MetricSpec("target", "process", {"pid": proc.pid}, interval=1.0), {}, time.time)
+        t0 = time.time()
+        rows = c.start(t0)
+        time.sleep(1.0)
+        t1 = time.time()
+        rows += c.sample(t1)
+        time.sleep(0.1)
+        rows = kept(rows, c.stop(t1 + 0.023), c)
+    finally:
+        proc.kill()
+        proc.wait()
+    cpu = sorted((t, v) for t, m, _, v in rows if m == "target.cpu")
+    assert cpu and max(v for _, v in cpu) <= 105.0, cpu
+    spans = [b - a for a, b in zip([t0] + [t for t, _ in cpu], [t for t, _ in cpu], strict=False)]
+    assert min(spans) >= 0.5, spans  # no rate over less than half an interval
+    used = max(v for _, m, _, v in rows if m == "target.cpu_seconds")
+    assert sum(v * s / 100 for (_, v), s in zip(cpu, spans, strict=True)) == pytest.approx(used, abs=0.02)

@@ -93,6 +93,8 @@ def test_bad_query_is_missing_with_prometheus_own_error(prometheus):
     c.start(time.time())
     assert c.missing.startswith(f"{prometheus}: HTTP 400: bad_data:") and "parse error" in c.missing, c.missing
     assert c.stop(time.time()) == [] and "parse error" in c.missing
+    assert c.config_problem.startswith("metrics api: the query 'sum(rate(standin_http_requests_total[5s]' is not "
+                                       "valid PromQL (") and "parse error" in c.config_problem
 
 
 def test_empty_result_is_no_data(prometheus):
@@ -162,8 +164,8 @@ def test_unset_variable_is_missing_and_nothing_is_sent(recorder):
     assert _Recorder.seen == []
 
 
-def test_a_run_judges_prometheus_series_and_a_bad_query_ends_nodata(prometheus, standin, tmp_path, capsys):
-    """Through a real run: the range query over the run's window feeds a check; a bad PromQL is NODATA."""
+def test_a_run_judges_prometheus_series(prometheus, standin, tmp_path):
+    """Through a real run: the range query over the run's window feeds a check."""
     from helpers import only_run, read
 
     from loadkit.cli import main
@@ -174,7 +176,6 @@ target: {{host: http://127.0.0.1:1}}
 metrics:
   - {{name: api, source: prometheus, url: "{prometheus}", step: 1s,
      query: 'sum(rate(standin_http_requests_total[5s]))'}}
-  - {{name: broken, source: prometheus, url: "{prometheus}", query: 'sum(rate(nope[5s]'}}
 users:
   - name: u
     wait: {{constant: 0.02}}
@@ -182,13 +183,47 @@ users:
 load: {{users: 2, spawn_rate: 2, duration: 6s}}
 checks:
   - "max(api) > 1"
-  - "mean(broken) < 1"
 """)
     code = main(["run", str(tmp_path / "s.yaml"), "--host", standin.url, "--out", str(tmp_path / "r"), "--quiet"])
     run = only_run(tmp_path / "r")
     checks = {c["check"]: c for c in own_checks(read(run, "verdict.json"))}
     assert checks["max(api) > 1"]["status"] == "PASS", checks
-    assert checks["mean(broken) < 1"]["status"] == "NODATA"
-    assert "metric source 'broken' failed" in checks["mean(broken) < 1"]["reason"]
-    assert "parse error" in checks["mean(broken) < 1"]["reason"]
-    assert code == 1 and "broken" in read(run, "manifest.json")["metrics_missing"]
+    assert code == 0 and read(run, "manifest.json")["metrics_missing"] == {}
+
+
+def test_bad_promql_is_a_configuration_error_before_any_load(prometheus, standin, tmp_path, capsys):
+    """Prometheus says bad_data at start: the run refuses with exit 2 and sends no request (it used to run
+    the whole load and end with a NODATA check)."""
+    from helpers import scrape_value
+
+    from loadkit.cli import main
+
+    (tmp_path / "s.yaml").write_text(f"""\
+name: prom
+target: {{host: http://127.0.0.1:1}}
+metrics:
+  - {{name: broken, source: prometheus, url: "{prometheus}", query: 'sum(rate(nope[5s]'}}
+users:
+  - name: u
+    wait: {{constant: 0.02}}
+    requests: [{{name: health, path: /health}}]
+load: {{users: 2, spawn_rate: 2, duration: 6s}}
+checks:
+  - "mean(broken) < 1"
+""")
+    health = r'standin_http_requests_total\{endpoint="/health",method="GET",status="200"\}'
+    try:
+        before = scrape_value(standin.url, health)
+    except AssertionError:  # no /health request yet
+        before = 0.0
+    t0 = time.time()
+    code = main(["run", str(tmp_path / "s.yaml"), "--host", standin.url, "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "metrics broken: the query 'sum(rate(nope[5s]' is not valid PromQL" in err and "parse error" in err
+    assert time.time() - t0 < 6  # refused before the 6 s of load
+    try:
+        after = scrape_value(standin.url, health)
+    except AssertionError:
+        after = 0.0
+    assert after == before  # not one request

@@ -38,7 +38,7 @@ class Builder(UsersSection, LoadSection, OtherSections):
                 if isinstance(user, YamlUser):
                     self.placeholders(target.headers, ("target", "headers"), {v.name: v for v in user.vars})
         load = self.load(d["load"], ("load",), users) if "load" in d else self.locust_shape_load(users)
-        metrics = self.metrics(d.get("metrics") or [], ("metrics",))
+        metrics = self.metrics(d.get("metrics") or [], ("metrics",), target)
         checks = self.checks(d.get("checks") or [], ("checks",), users)
         compare = self.compare(d.get("compare") or [], ("compare",), users)
         environment = self.environment(d.get("environment") or {}, ("environment",), target)

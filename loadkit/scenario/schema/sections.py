@@ -16,9 +16,14 @@ from .reader import Reader, _kind
 class OtherSections(Reader):
     """What is measured and judged: ``metrics:`` first, since checks, compare and abort may name its fields."""
 
-    def metrics(self, value: Any, path: Path) -> tuple[MetricSpec, ...]:
-        """The ``metrics:`` sources; what each accepts and yields comes from loadkit.collectors.SOURCES."""
+    def metrics(self, value: Any, path: Path, target: Target | None = None) -> tuple[MetricSpec, ...]:
+        """The ``metrics:`` sources; what each accepts and yields comes from loadkit.collectors.SOURCES.
+
+        ``scrape`` and ``prometheus`` URLs must be on the target's ``allowed_hosts``, as requests are:
+        a metric source is a request too, and what it answers ends up in the results.
+        """
         from ...collectors import SOURCES, check_spec
+        from ...redact import redact
 
         self.metric_units: dict[str, str] = {}
         self.metric_prefixes: list[str] = []
@@ -42,14 +47,20 @@ class OtherSections(Reader):
                 self.err(p + ((key,) if key else ()), problem)
             if any(m.name == name for m in out):
                 self.err(p + ("name",), f"duplicate metrics name {name!r}")
+            info = SOURCES.get(source)
+            if info is not None:  # its fields are known even when a value is wrong: one error, not one per check
+                for f in info.fields:
+                    if f.name:
+                        self.metric_units[f"{name}.{f.name}"] = f.unit
+                if info.open_fields:
+                    self.metric_prefixes.append(name)
             if problems:
                 continue
-            info = SOURCES[source]
-            for f in info.fields:
-                if f.name:
-                    self.metric_units[f"{name}.{f.name}"] = f.unit
-            if info.open_fields:
-                self.metric_prefixes.append(name)
+            if source in ("scrape", "prometheus") and target is not None:
+                why = AllowList(target.allowed_hosts).url_problem(str(spec.options["url"]))
+                if why:
+                    self.err(p + ("url",), f"metrics {name}: {redact(why)}")
+                    continue
             out.append(spec)
         return tuple(out)
 
