@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .redact import is_secret_key, mask_value, redact
+from .redact import is_secret_key, mask_tree, mask_value, redact
 from .scenario.model import EnvironmentSpec
 
 __all__ = ["EnvironmentSpec", "Fingerprint", "Change", "collect_fingerprint", "drift", "flatten", "mask"]
@@ -76,7 +76,7 @@ def _parse_document(name: str, raw: bytes) -> dict[str, str]:
         except yaml.YAMLError:
             data = None
     if isinstance(data, (dict, list)):
-        return flatten(data)
+        return flatten(mask_tree(data))  # a subtree under a secret-looking key is masked whole
     pairs = {}
     for line in text.splitlines():  # KEY=VALUE files (.env, .properties)
         line = line.strip()

@@ -14,13 +14,16 @@ Markdown, the terminal, error messages):
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
-__all__ = ["Redactor", "is_secret_key", "mask_value", "mask_tree", "strip_url", "redact", "MIN_SECRET_LEN"]
+__all__ = ["Redactor", "is_secret_key", "mask_value", "mask_tree", "strip_url", "redact", "MIN_SECRET_LEN",
+           "redacted_logging"]
 
 #: Shorter values cannot be searched for in text without masking ordinary words and numbers.
 MIN_SECRET_LEN = 4
@@ -144,3 +147,31 @@ def mask_tree(value: Any, redactor: Redactor | None = None, _secret: bool = Fals
 
 
 _PLAIN = Redactor()
+
+
+class _Filter(logging.Filter):
+    def __init__(self, redactor: Redactor):
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redactor.text(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:  # the traceback text, once, redacted
+            record.exc_text = self.redactor.text(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+@contextlib.contextmanager
+def redacted_logging(redactor: Redactor) -> Iterator[None]:
+    """Every log line written while the block runs (Locust's included) passes through ``redactor``."""
+    f = _Filter(redactor)
+    handlers = list(logging.getLogger().handlers)
+    for h in handlers:
+        h.addFilter(f)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(f)

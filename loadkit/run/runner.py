@@ -33,7 +33,7 @@ from ..collectors import CollectorSet, MetricSpec
 from ..errors import ConfigError, DiskFullError, LoadkitError
 from ..files import write_json
 from ..hosts import AllowList
-from ..redact import Redactor
+from ..redact import Redactor, redacted_logging
 from ..runfolder import RunPaths, check_run_id, iso, new_run_id
 from ..scenario.model import Scenario
 from ..status import Outcome, RunStatus
@@ -188,7 +188,7 @@ class LoadRun:
         write_json(self.paths.manifest, manifest)
         guard = Guard(AllowList.of(s.target.allowed_hosts), s.timeout)
         try:
-            with activated(guard):
+            with activated(guard), redacted_logging(self.redact):
                 return self._execute(manifest, started, guard)
         except Exception as exc:  # never leave a run folder that claims to be "running"
             why = str(exc) if isinstance(exc, LoadkitError) else f"internal error: {type(exc).__name__}: {exc}"

@@ -30,6 +30,9 @@ class UsersSection(Reader):
             allowed_raw = []
         allowed = tuple(h.lower() for h in allowed_raw)
         reason = AllowList(allowed).url_problem(host) if host else "expected a URL"
+        if not reason and ("?" in host or "#" in host):
+            reason = ("expected scheme://host:port (and a base path at most): a query string or fragment does not "
+                      "belong in target.host; put it in the requests' paths")
         if reason:
             self.err(path + ("host",), reason)
         return Target(host.rstrip("/"), allowed, self.headers(d.get("headers"), path + ("headers",)),
