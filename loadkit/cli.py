@@ -124,15 +124,11 @@ def _parser() -> argparse.ArgumentParser:
 
     add_import_arguments(imp)
 
-    worker = sub.add_parser("worker", help="run as a Locust worker of a `loadkit run --workers` master")
+    worker = sub.add_parser("worker", help="run as a Locust worker of a `loadkit run --expect-workers` master")
     worker.add_argument("scenario")
     worker.add_argument("--master", required=True, metavar="HOST:PORT")
     worker.add_argument("--host", default=None)
     worker.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    worker.add_argument("--stream", type=int, default=1, help="this worker's number, 1..--streams (random stream, "
-                        "share of an open-model schedule)")
-    worker.add_argument("--streams", type=int, default=1, help="number of workers sharing the load")
-    worker.add_argument("--seed", type=int, default=0, help="the run's schedule seed (the master passes it)")
     worker.add_argument("--parent-pid", type=int, default=None, help="quit when this process (the master) is gone")
     worker.add_argument("--max-seconds", type=_number(0.001, 1e8), default=None, help="quit after this many seconds in any case")
     return p
@@ -163,6 +159,12 @@ def _run_options(p: argparse.ArgumentParser, host: bool = True) -> None:
     p.add_argument("--out", default="results", type=Path, help="folder the run folder is created in (default: results)")
     p.add_argument("--run-id", default=None, help="name of the run folder (default: time, scenario, random suffix)")
     p.add_argument("--workers", type=_number(0, 1024, integer=True), default=0, help="Locust worker processes on this host (default: none)")
+    p.add_argument("--expect-workers", type=_number(0, 1024, integer=True), default=0,
+                   help="workers from other hosts (`loadkit worker SCENARIO --master ADDR:PORT`) to wait for")
+    p.add_argument("--master-bind", default=None, metavar="ADDR:PORT",
+                   help="where the master listens (default: 0.0.0.0:5557 with --expect-workers, else loopback)")
+    p.add_argument("--worker-timeout", type=_number(1, 3600), default=60.0,
+                   help="seconds to wait for every worker to join (default: 60)")
     p.add_argument("--target-pid", type=int, default=None, help="sample this process's CPU during the run")
     p.add_argument("--progress-interval", type=_number(0.05, 3600), default=None,
                    help="seconds between progress lines (default: 1 on a terminal, 5 otherwise)")
@@ -245,6 +247,13 @@ def _demo_scenario() -> str:
     raise ConfigError("scenarios/demo.yaml not found: run from the loadkit checkout, or pass --scenario FILE")
 
 
+def _workers_text(args: argparse.Namespace) -> str:
+    parts = [f"{args.workers} local"] if args.workers else []
+    if args.expect_workers:
+        parts.append(f"{args.expect_workers} remote, master at {args.master_bind or '0.0.0.0:5557'}")
+    return f" with workers ({', '.join(parts)})" if parts else ""
+
+
 def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, target_pid: int | None) -> int:
     import gevent
 
@@ -269,11 +278,12 @@ def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, targe
         pairs[key] = value
     store = BaselineStore(args.baselines, args.keep)
     store.folder(scenario.name, args.env)  # a bad --env is refused before the load
-    run = LoadRun(scenario, args.out, workers=args.workers, run_id=args.run_id, target_pid=target_pid,
+    run = LoadRun(scenario, args.out, workers=args.workers, expect_workers=args.expect_workers,
+                  master_bind=args.master_bind, worker_start_timeout=args.worker_timeout, run_id=args.run_id, target_pid=target_pid,
                   progress_interval=interval, baselines=store, environment=args.env, env_pairs=pairs,
                   junit=args.junit, markdown=args.markdown, promote_on_pass=args.promote_on_pass, on_progress=show)
     print(f"loadkit {__version__}: running {scenario.name} against {strip_url(scenario.target.host)} "
-          f"for {scenario.load.duration:g}s" + (f" with {args.workers} workers" if args.workers else ""), file=err)
+          f"for {scenario.load.duration:g}s" + _workers_text(args), file=err)
     handlers = [gevent.signal_handler(sig, run.interrupt, f"interrupted by {sig.name}")
                 for sig in (signal.SIGINT, signal.SIGTERM)]
     try:  # a signal stops the load; once the load has ended it waits until every output is written
@@ -390,8 +400,7 @@ def _cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario, overrides=args.set, host=args.host)
-    return run_worker(scenario, args.master, args.stream, args.streams, args.parent_pid, args.max_seconds,
-                      lambda line: print(line, file=err), seed=args.seed)
+    return run_worker(scenario, args.master, args.parent_pid, args.max_seconds, lambda line: print(line, file=err))
 
 
 def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

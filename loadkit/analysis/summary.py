@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 
 from ..runfolder import failed_mask
 from .sketch import EXACT_LIMIT, NBINS, RELATIVE_ERROR, Accumulator, LogBins
+from .windows import RobustStats, SliceBins
 
 __all__ = ["LatencyStats", "Stats", "Summary", "RunPart", "Stall", "Timeline", "OpenPlan", "OpenModelSummary",
            "SummaryBuilder", "summarize", "endpoint_key", "bin_width", "INFLIGHT", "STALL_MIN_S", "LATE_S"]
@@ -188,6 +190,7 @@ class OpenModelSummary:
     late_max_s: float | None
     concurrency: int
     mean_latency_s: float | None  # over successful requests
+    by_worker: tuple[tuple[str, tuple[int, ...]], ...] = ()  # issued per interval of each load generator
 
     @property
     def dropped(self) -> int:
@@ -198,13 +201,15 @@ class OpenModelSummary:
         return {"interval_s": self.interval, "intended": list(self.intended), "issued": list(self.issued),
                 "scheduled": self.scheduled, "started": self.started, "late": self.late,
                 "late_p95_s": _r(self.late_p95_s), "late_max_s": _r(self.late_max_s), "dropped": self.dropped,
-                "concurrency": self.concurrency, "mean_latency_s": _r(self.mean_latency_s)}
+                "concurrency": self.concurrency, "mean_latency_s": _r(self.mean_latency_s),
+                "by_worker": {w: list(c) for w, c in self.by_worker}}
 
     @classmethod
     def from_json(cls, d: dict) -> OpenModelSummary:
         return cls(float(d["interval_s"]), tuple(d["intended"]), tuple(d["issued"]), int(d["scheduled"]),
                    int(d["started"]), int(d["late"]), d.get("late_p95_s"), d.get("late_max_s"),
-                   int(d["concurrency"]), d.get("mean_latency_s"))
+                   int(d["concurrency"]), d.get("mean_latency_s"),
+                   tuple((w, tuple(c)) for w, c in d.get("by_worker", {}).items()))
 
 
 def _r(v: float | None, digits: int = 4) -> float | None:
@@ -234,6 +239,41 @@ class RunPart:
                    {str(k): Stats.from_json(v) for k, v in d.get("groups", {}).items()})
 
 
+ALL = -1  # the key of all requests together in the slices
+ROBUST_QS = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+
+
+@dataclass(frozen=True)
+class Robust:
+    """The checked window in slices of ``width`` s; ``excluded`` slices had a disturbed generator."""
+
+    width: float
+    excluded: tuple[int, ...]
+    slices: int
+    requests: RobustStats
+    endpoints: dict[str, RobustStats]
+    rows: tuple[dict, ...] = ()  # per slice, all requests: offset, requests, failures, p50/p95/p99
+
+    @property
+    def disturbed_share(self) -> float:
+        return len(self.excluded) / self.slices if self.slices else 0.0
+
+    def to_json(self) -> dict:
+        return {"slice_s": self.width, "slices": self.slices, "excluded": list(self.excluded),
+                "requests": self.requests.to_json(), "endpoints": {k: v.to_json() for k, v in sorted(self.endpoints.items())},
+                "rows": list(self.rows)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> Robust:
+        def stats(x: dict) -> RobustStats:
+            lat = x.get("latency_ms") or {}
+            return RobustStats(int(x["total"]), int(x["failures"]), float(x["rps"]), {k: float(v) for k, v in lat.items()},
+                               None, x.get("se_log_p95"))
+
+        return cls(float(d["slice_s"]), tuple(d.get("excluded", ())), int(d["slices"]), stats(d["requests"]),
+                   {str(k): stats(v) for k, v in d.get("endpoints", {}).items()}, tuple(d.get("rows", ())))
+
+
 @dataclass(frozen=True)
 class Summary:
     window_start: float
@@ -250,6 +290,7 @@ class Summary:
     timeline: Timeline | None = None
     open_model: OpenModelSummary | None = None
     precision: str = "exact"
+    robust: Robust | None = None  # the window in slices, disturbed ones set aside: what comparisons measure
 
     def lookup(self, ref: str) -> tuple[Stats | None, str]:
         """The window's stats of the endpoint a check names: ``METHOD name`` exactly, or a name used by one
@@ -279,6 +320,7 @@ class Summary:
             "stalls": [s.to_json() for s in self.stalls],
             "timeline": None if self.timeline is None else self.timeline.to_json(),
             "open_model": None if self.open_model is None else self.open_model.to_json(),
+            "robust": None if self.robust is None else self.robust.to_json(),
         }
 
     @classmethod
@@ -297,7 +339,7 @@ class Summary:
             tuple(Stall(float(s["from_s"]), float(s["to_s"]), int(s["inflight"])) for s in d.get("stalls", [])),
             Timeline.from_json(d["timeline"]) if d.get("timeline") else None,
             OpenModelSummary.from_json(d["open_model"]) if d.get("open_model") else None,
-            str(d.get("precision", "exact")))
+            str(d.get("precision", "exact")), Robust.from_json(d["robust"]) if d.get("robust") else None)
 
 
 # -- the builder -----------------------------------------------------------------------------------
@@ -329,8 +371,11 @@ class SummaryBuilder:
     """
 
     def __init__(self, window: tuple[float, float], run: tuple[float, float], groups: dict[str, str] | None = None,
-                 plan: OpenPlan | None = None, top_errors: int = 20, exact_limit: int = EXACT_LIMIT):
+                 plan: OpenPlan | None = None, top_errors: int = 20, exact_limit: int = EXACT_LIMIT,
+                 disturbed: Sequence[float] = ()):
         self.ws, self.we = window
+        self.slices = SliceBins(*window)
+        self.disturbed_seconds = tuple(disturbed)
         self.rs, self.re = run[0], max(run[1], run[0] + 1e-3)
         self.group_of = dict(groups or {})
         self.plan, self.top_errors, self.exact_limit = plan, top_errors, exact_limit
@@ -355,6 +400,7 @@ class SummaryBuilder:
         self.exact = True
         if plan is not None:
             self.om_issued = np.zeros(len(plan.intended), np.int64)
+            self.om_by_worker: dict[str, np.ndarray] = {}
             self.om_started = 0
             self.om_late = 0
             self.om_lateness = Accumulator()
@@ -388,6 +434,7 @@ class SummaryBuilder:
             k = self._key(method, name)
             grp = self.group_of.get(name)
             p_lat, p_ok, p_fail, p_inf, p_win = lat[part], ok[part], failed[part], inflight[part], in_win[part]
+            self.slices.add(k, ts[part][p_win], p_lat[p_win], p_fail[p_win])
             for scope, mask in ((self.all, np.ones(part.size, bool)), (self.win, p_win)):
                 g = scope.get(k)
                 if g is None:
@@ -397,6 +444,7 @@ class SummaryBuilder:
                 g.add(*args)
                 if grp is not None and cnt:
                     (self.gall if scope is self.all else self.gwin).setdefault(grp, _Group()).add(*args)
+        self.slices.add(ALL, ts[in_win], lat[in_win], failed[in_win])
         self.total_all.add(lat[ok], n, int(failed.sum()), int(inflight.sum()))
         self.total_win.add(lat[ok & in_win], int(in_win.sum()), int((failed & in_win).sum()),
                            int((inflight & in_win).sum()))
@@ -468,10 +516,22 @@ class SummaryBuilder:
         self.om_started += int(has.sum())
         idx = ((planned - plan.started) // plan.interval).astype(np.int64)
         inside = (idx >= 0) & (idx < len(plan.intended))
-        self.om_issued += np.bincount(idx[inside], minlength=len(plan.intended))[: len(plan.intended)]
+        n = len(plan.intended)
+        self.om_issued += np.bincount(idx[inside], minlength=n)[:n]
         lateness = np.maximum(ts[has] - planned, 0.0)
         self.om_late += int((lateness > LATE_S).sum())
         self.om_lateness.add(lateness * 1000.0)
+        if "worker" in batch.schema.names:
+            self._per_worker(batch.column("worker").filter(pa.array(has)), idx, inside, n)
+
+    def _per_worker(self, workers: Any, idx: np.ndarray, inside: np.ndarray, n: int) -> None:
+        """Issued starts per interval of each load generator (a lost worker shows as its share falling to 0)."""
+        if pa.types.is_dictionary(workers.type):
+            workers = workers.cast(pa.string())
+        for w in pc.unique(workers).to_pylist():
+            mine = pc.equal(workers, w).to_numpy(zero_copy_only=False) & inside
+            counts = self.om_by_worker.setdefault(str(w), np.zeros(n, np.int64))
+            counts += np.bincount(idx[mine], minlength=n)[:n]
 
     def _budget(self) -> None:
         """Past the memory budget every accumulator gives up exact values for log bins."""
@@ -533,11 +593,18 @@ class SummaryBuilder:
             om = OpenModelSummary(p.interval, p.intended, tuple(int(x) for x in self.om_issued), int(sum(p.intended)),
                                   self.om_started, self.om_late, None if late is None else late[3][0] / 1000.0,
                                   None if late is None else late[2] / 1000.0, p.concurrency,
-                                  None if window.latency_ms is None else window.latency_ms.mean / 1000.0)
+                                  None if window.latency_ms is None else window.latency_ms.mean / 1000.0,
+                                  tuple((w, tuple(int(x) for x in c)) for w, c in sorted(self.om_by_worker.items())))
         precision = "exact" if self.exact else f"log histogram: percentiles within {RELATIVE_ERROR:.1%}"
+        disturbed = self.slices.disturbed(self.disturbed_seconds)
+        keep = ~disturbed
+        robust = Robust(self.slices.width, tuple(int(i) for i in np.flatnonzero(disturbed)), self.slices.n,
+                        self.slices.robust(ALL, keep, ROBUST_QS),
+                        {endpoint_key(*names[k]): self.slices.robust(k, keep, ROBUST_QS) for k in self.win},
+                        tuple(self.slices.rows(ALL)))
         median = window.latency_ms.p50 if window.latency_ms else None
         return Summary(self.ws, self.we, window, endpoints, errors, self.total_all.total, self.total_all.failures,
-                       run, groups, self.inflight, self._stalls(median), timeline, om, precision)
+                       run, groups, self.inflight, self._stalls(median), timeline, om, precision, robust)
 
 
 def _bin_quantiles(hist: np.ndarray) -> tuple[tuple[float | None, ...], ...]:

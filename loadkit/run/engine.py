@@ -36,7 +36,7 @@ from .guard import Guard
 from .health import HealthMonitor
 from .openmodel import Schedule
 from .shapes import StagesShape
-from .users import build_open_user, build_user_classes, open_mix
+from .users import Share, build_open_user, build_user_classes, open_mix
 
 __all__ = ["Engine", "LocalEngine", "build_environment", "listener_scope", "fire_init", "SPAWN_TIMEOUT_S"]
 
@@ -67,16 +67,16 @@ def _shape(scenario: Scenario) -> Any:
     return StagesShape(load.stages)
 
 
-def build_environment(scenario: Scenario, stream: int = 0, streams: int = 1, seed: int | None = 0,
-                      schedule: Schedule | None = None) -> tuple[Environment, Schedule | None]:
+def build_environment(scenario: Scenario, seed: int | None = 0, schedule: Schedule | None = None,
+                      share: Share | None = None) -> tuple[Environment, Schedule | None]:
     """Locust's ``Environment`` for ``scenario`` on the global events: its users (or the open-model user),
     its shape, Locust's parsed options; and the open-model schedule of this process."""
-    share = (max(stream - 1, 0), streams) if streams > 1 else (0, 1)
+    share = share or Share()
     if scenario.load.open is not None:
-        schedule = schedule or Schedule(scenario.load.open, share[0], streams, seed, open_mix(scenario))
-        classes = [build_open_user(scenario, schedule, stream, share)]
+        schedule = schedule or Schedule(scenario.load.open, share.index, share.count, seed, open_mix(scenario))
+        classes = [build_open_user(scenario, schedule, share)]
     else:
-        classes = build_user_classes(scenario, stream=stream, share=share)
+        classes = build_user_classes(scenario, share)
     options = {k: v for u in scenario.users if isinstance(u, LocustUserRef) for k, v in u.options}
     file = next((u.file for u in scenario.users if isinstance(u, LocustUserRef)), scenario.file)
     env = Environment(user_classes=classes, host=scenario.target.host, shape_class=_shape(scenario),
@@ -115,6 +115,14 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Release processes, sockets and listeners; safe to call twice."""
+        ...
+
+    def trouble(self) -> str:
+        """Why the load cannot go on as planned (a worker lost), or ""; asked once a second."""
+        ...
+
+    def members(self) -> list[dict]:
+        """The workers that joined (for the manifest: which machines made the load)."""
         ...
 
     def inflight_ages(self, now: float, endpoint: str | None = None) -> Any:
@@ -170,6 +178,12 @@ class LocalEngine:
         self.runner.stop()
         self.runner.quit()
         self.pull()
+        return ""
+
+    def members(self) -> list[dict]:
+        return []
+
+    def trouble(self) -> str:
         return ""
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import gevent
 
-__all__ = ["HealthMonitor", "host_times", "write_health"]
+__all__ = ["HealthMonitor", "host_times", "write_health", "disturbed_seconds"]
 
 _TICK_S = 0.01
 
@@ -98,3 +98,16 @@ def write_health(path, rows: list[tuple]) -> None:
     cols = list(zip(*rows, strict=True)) if rows else [[] for _ in HEALTH_SCHEMA.names]
     write_table(path, pa.table({n: list(c) for n, c in zip(HEALTH_SCHEMA.names, cols, strict=True)},
                                schema=HEALTH_SCHEMA))
+
+
+def disturbed_seconds(rows: list[tuple]) -> list[float]:
+    """End times of the seconds in which a generator was disturbed: its event loop late, CPU stolen, or the
+    whole machine saturated (any worker's second counts)."""
+    from ..analysis.windows import DISTURBED_HOST, DISTURBED_LAG_MS, DISTURBED_STEAL
+
+    out = []
+    for ts, _worker, _cpu, lag, steal, host, *_ in rows:
+        if lag >= DISTURBED_LAG_MS or (steal == steal and steal >= DISTURBED_STEAL) or (
+                host == host and host >= DISTURBED_HOST):
+            out.append(float(ts))
+    return sorted(out)

@@ -131,4 +131,7 @@ def write_rates(paths: RunPaths, summary: Summary) -> None:
     start = summary.run.start if summary.run else summary.window_start
     write_table(paths.rate, pa.table({
         "ts": [start + i * om.interval for i in range(n)], "interval_s": [om.interval] * n,
-        "intended": [c / om.interval for c in om.intended], "achieved": [c / om.interval for c in om.issued]}))
+        "intended": [c / om.interval for c in om.intended], "achieved": [c / om.interval for c in om.issued],
+        # with workers, each one's share: one that was lost shows as its column falling to zero
+        **({f"achieved {w}": [c / om.interval for c in counts] for w, counts in om.by_worker}
+           if len(om.by_worker) > 1 else {})}))

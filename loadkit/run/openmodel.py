@@ -145,10 +145,15 @@ class Schedule:
 
     def __init__(self, load: OpenLoad, stream: int = 0, streams: int = 1, seed: int | None = 0,
                  default_mix: Sequence[tuple[str, float]] = ()):
-        self.load, self.stream, self.streams, self.seed = load, stream, streams, seed
-        self.assign = Assigner(mix_blocks(load, default_mix), phase=(seed or 0) % 1000 / 1000.0)
+        self.load, self._mix = load, default_mix
+        self.place(stream, streams, seed)
         self.start: float | None = None
         self._iter: Iterator[tuple[float, int]] = iter(())
+
+    def place(self, stream: int, streams: int, seed: int | None) -> None:
+        """Take this process's share (a worker learns it from the master before the schedule begins)."""
+        self.stream, self.streams, self.seed = stream, streams, seed
+        self.assign = Assigner(mix_blocks(self.load, self._mix), phase=(seed or 0) % 1000 / 1000.0)
 
     @property
     def ready(self) -> bool:

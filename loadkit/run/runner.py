@@ -41,7 +41,7 @@ from .abort import LiveWindow
 from .capture import PartWriter
 from .engine import Engine, LocalEngine
 from .guard import Guard, activated
-from .health import write_health
+from .health import disturbed_seconds, write_health
 from .manifest import (
     finish_manifest,
     health_summary,
@@ -74,7 +74,9 @@ class RunOptions:
 
     out_dir: Path = Path("results")
     run_id: str | None = None
-    workers: int = 0
+    workers: int = 0  # local worker processes started by the run
+    expect_workers: int = 0  # workers that connect from other hosts
+    master_bind: str | None = None  # ADDR:PORT the master listens on (default: loopback, or 0.0.0.0:5557 for remote)
     target_pid: int | None = None
     environment: str = "staging"
     env_pairs: Mapping[str, str] = field(default_factory=dict)
@@ -184,7 +186,7 @@ class LoadRun:
             r.check.metric: deque(maxlen=int(r.seconds) + 5) for r in s.abort if r.check.metric}
         self._health: list[tuple] = []
         self._specs: list[MetricSpec] = []
-        manifest = start_manifest(s, self.paths, o.workers, o.environment, started, self.seed, self.redact)
+        manifest = start_manifest(s, self.paths, o.workers + o.expect_workers, o.environment, started, self.seed, self.redact)
         write_json(self.paths.manifest, manifest)
         guard = Guard(AllowList.of(s.target.allowed_hosts), s.timeout)
         try:
@@ -208,9 +210,10 @@ class LoadRun:
 
     def _engine(self, guard: Guard) -> Engine:
         o = self.options
-        if o.workers:
+        if o.workers or o.expect_workers:
             return MasterEngine(self.scenario, self._on_batch, o.workers, self.paths.root, self.seed,
-                                o.worker_start_timeout, self.clock, on_health=self._health.append)
+                                o.worker_start_timeout, self.clock, on_health=self._health.append,
+                                remote=o.expect_workers, bind=o.master_bind)
         return LocalEngine(self.scenario, self._on_batch, guard, self.seed, self.redact,
                            on_health=self._health.append, clock=self.clock)
 
@@ -268,6 +271,9 @@ class LoadRun:
             if now >= next_tick:  # once a second: rows to disk and to the abort window, target CPU
                 next_tick += 1.0
                 engine.pull()
+                trouble = engine.trouble()
+                if trouble:
+                    return RunStatus.ERROR, trouble
                 history = self._metric_history
                 for metric in history:
                     value = collectors.latest(metric)
@@ -340,9 +346,11 @@ class LoadRun:
         window = (started + warmup, max(end, started + warmup))
         plan = open_plan(s.load.open, self.seed, started) if s.load.open is not None and engine is not None else None
         summary = summarize_run(self.paths, *window, run=(started, max(ended, started)), plan=plan,
-                                groups=s.groups)
+                                groups=s.groups, disturbed=disturbed_seconds(self._health))
         finish_manifest(manifest, s, started, ended, status, self.redact.text(reason), samples, requests, failures,
-                        o.workers)
+                        o.workers + o.expect_workers)
+        if engine is not None and engine.members():
+            manifest["worker_nodes"] = engine.members()
         refused = dict(guard.refused)
         for host, n in getattr(getattr(engine, "receiver", None), "refused", {}).items():
             refused[host] = refused.get(host, 0) + n

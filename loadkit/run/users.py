@@ -22,26 +22,27 @@ from ..scenario.locustfile import import_locust_class
 from ..scenario.model import Auth, LocustUserRef, Request, Scenario, Var, Wait, YamlUser
 from .openmodel import Schedule
 
-__all__ = ["build_user_classes", "build_open_user", "open_mix", "user_timeouts"]
+__all__ = ["build_user_classes", "build_open_user", "open_mix", "user_timeouts", "Share"]
 
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)(?:\.([\w-]+))?\}(?!\})")
 _TOKEN = re.compile(r"\{\{|\}\}|(?<!\{)\{([A-Za-z_]\w*)(?:\.([\w-]+))?\}(?!\})")
 Values = dict[str, Any]
 
 
-def build_user_classes(scenario: Scenario, stream: int = 0, share: tuple[int, int] = (0, 1)) -> list[type[User]]:
+def build_user_classes(scenario: Scenario, share: Share | None = None) -> list[type[User]]:
     """Locust classes for every user of the scenario, in order, with their weights.
 
-    ``stream`` separates the random streams of processes (worker N uses N + 1), so seeded
-    workers do not all draw the same values; ``share`` (index, count) gives each worker its own
-    slice of every CSV data file, so unique data (logins) stays unique across workers.
+    ``share`` (index, count) separates the random streams of processes, so seeded workers do not
+    all draw the same values, and gives each worker its own slice of every CSV data file, so unique
+    data (logins) stays unique across workers.
     """
+    share = share or Share()
     classes: list[type[User]] = []
     for index, spec in enumerate(scenario.users):
         if isinstance(spec, LocustUserRef):
             classes.append(_locust_class(spec))
         else:
-            classes.append(_yaml_class(spec, scenario, index, stream, share))
+            classes.append(_yaml_class(spec, scenario, index, share))
     return classes
 
 
@@ -79,26 +80,47 @@ def _auth_header(auth: Auth | None) -> tuple[tuple[str, str], ...]:
     return (("Authorization", f"Basic {token}"),)
 
 
+class Share:
+    """This process's place among the load generators of a run: (index, count).
+
+    A worker learns it from its master once connected (before any user starts), so the CSV rows and
+    the open-model starts it takes are its own: unique data stays unique across workers.
+    """
+
+    def __init__(self, index: int = 0, count: int = 1):
+        self.index, self.count = index, count
+
+    def set(self, index: int, count: int) -> None:
+        self.index, self.count = index, count
+
+    def rows(self, var: Var) -> tuple:
+        rows = var.values[self.index::self.count] if self.count > 1 else var.values
+        if not rows:
+            from ..errors import RunError
+
+            raise RunError(f"variable {var.name}: its data file has {len(var.values)} rows for {self.count} "
+                           "generators; every one needs at least one")
+        return rows
+
+
 class _Vars:
     """Draws a fresh value for every variable a request uses, from the user's own RNG.
 
-    CSV rows are this process's share: rows ``index, index + count, …`` of the file.
+    CSV rows are this process's share: rows ``index, index + count, …`` of the file (read when the
+    first value is drawn, by which time a worker knows its share).
     """
 
-    def __init__(self, variables: tuple[Var, ...], share: tuple[int, int] = (0, 1)):
-        index, count = share
-        self.variables = {}
-        for v in variables:
-            if v.kind == "csv" and count > 1:
-                rows = v.values[index::count]
-                if not rows:
-                    from ..errors import RunError
-
-                    raise RunError(f"variable {v.name}: its data file has {len(v.values)} rows for {count} "
-                                   "workers; every worker needs at least one")
-                v = Var(v.name, v.kind, rows, v.order)
-            self.variables[v.name] = v
+    def __init__(self, variables: tuple[Var, ...], share: Share):
+        self.share = share
+        self.variables = {v.name: v for v in variables}
         self.counters = {v.name: itertools.count() for v in variables if v.order == "sequential"}
+        self._rows: dict[str, tuple] = {}
+
+    def _csv(self, var: Var) -> tuple:
+        rows = self._rows.get(var.name)
+        if rows is None:
+            rows = self._rows[var.name] = self.share.rows(var)
+        return rows
 
     def draw(self, rng: random.Random, names: frozenset[str]) -> Values:
         out: Values = {}
@@ -111,9 +133,10 @@ class _Vars:
             elif var.kind == "uuid":
                 out[name] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             elif name in self.counters:
-                out[name] = var.values[next(self.counters[name]) % len(var.values)]
+                rows = self._csv(var)
+                out[name] = rows[next(self.counters[name]) % len(rows)]
             else:
-                out[name] = rng.choice(var.values)
+                out[name] = rng.choice(self._csv(var))
         return out
 
 
@@ -211,12 +234,12 @@ def open_mix(scenario: Scenario) -> list[tuple[str, float]]:
     return list(out.items())
 
 
-def build_open_user(scenario: Scenario, schedule: Schedule, stream: int = 0,
-                    share: tuple[int, int] = (0, 1)) -> type[FastHttpUser]:
+def build_open_user(scenario: Scenario, schedule: Schedule, share: Share | None = None) -> type[FastHttpUser]:
     """One user class for an open-model load: each user takes the next scheduled start and the request
     the schedule assigned to it, waits for its time, and issues it. The number of users is the
     concurrency cap."""
     assert scenario.load.open is not None
+    share = share or Share()
     target = scenario.target
     entries: dict[str, tuple[_Prepared, _Vars]] = {}
     for spec in scenario.users:
@@ -229,7 +252,7 @@ def build_open_user(scenario: Scenario, schedule: Schedule, stream: int = 0,
     seeds = itertools.count()
 
     def on_start(self: FastHttpUser) -> None:
-        seed = None if scenario.seed is None else (scenario.seed, stream, -1, next(seeds))
+        seed = None if scenario.seed is None else (scenario.seed, share.index, share.count, -1, next(seeds))
         self._lk_rng = random.Random(None if seed is None else hash(seed))
 
     @task
@@ -254,8 +277,7 @@ def build_open_user(scenario: Scenario, schedule: Schedule, stream: int = 0,
     })
 
 
-def _yaml_class(spec: YamlUser, scenario: Scenario, index: int, stream: int,
-                share: tuple[int, int] = (0, 1)) -> type[FastHttpUser]:
+def _yaml_class(spec: YamlUser, scenario: Scenario, index: int, share: Share) -> type[FastHttpUser]:
     target = scenario.target
     base_headers = target.headers + spec.headers + _auth_header(spec.auth or target.auth)
     prepared = [_Prepared(r, base_headers) for r in spec.requests]
@@ -264,7 +286,7 @@ def _yaml_class(spec: YamlUser, scenario: Scenario, index: int, stream: int,
     seeds = itertools.count()
 
     def on_start(self: FastHttpUser) -> None:
-        seed = None if scenario.seed is None else (scenario.seed, stream, index, next(seeds))
+        seed = None if scenario.seed is None else (scenario.seed, share.index, share.count, index, next(seeds))
         self._lk_rng = random.Random(None if seed is None else hash(seed))
 
     only = prepared[0] if len(prepared) == 1 else None

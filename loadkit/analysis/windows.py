@@ -1,0 +1,138 @@
+"""The checked window cut into equal slices: what the baseline comparison measures a run by.
+
+One aggregate over the whole window lets a neighbour's burst of a few seconds move a run's p95 by
+half; the same burst moves a few slices out of twenty. Each slice keeps, per endpoint, its request
+and failure counts and the log-binned latencies of its successes (:mod:`.sketch`, sparse while
+adding, so memory does not grow with the run). At the end the slices in which the load generator
+itself was disturbed (its event loop late, CPU stolen, the machine saturated: ``health.parquet``)
+are set aside, and the statistics are computed over the slices that remain, with the spread
+between slices as the run's own noise: the within-run level of Kalibera & Jones, "Rigorous
+benchmarking in reasonable time" (ISMM 2013), measured instead of assumed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .sketch import NBINS, LogBins
+
+__all__ = ["SliceBins", "RobustStats", "slice_width", "MIN_SLICE_S", "MAX_SLICES", "DISTURBED_LAG_MS",
+           "DISTURBED_STEAL", "DISTURBED_HOST"]
+
+MIN_SLICE_S = 1.0
+MAX_SLICES = 30
+#: A second is disturbed when the generator's 10 ms timer ran this late, this share of CPU was stolen,
+#: or the whole machine was this busy (nothing is left for measuring).
+DISTURBED_LAG_MS = 25.0
+DISTURBED_STEAL = 5.0
+DISTURBED_HOST = 95.0
+
+
+def slice_width(seconds: float) -> float:
+    """1 s slices for a short window, wider ones so a long window has at most MAX_SLICES."""
+    return max(MIN_SLICE_S, math.ceil(seconds / MAX_SLICES))
+
+
+@dataclass(frozen=True)
+class RobustStats:
+    """One endpoint's (or all requests') statistics over the slices kept."""
+
+    total: int
+    failures: int
+    rps: float
+    quantiles: dict[str, float] = field(default_factory=dict)  # p50, p90, p95, p99 (within 0.5 %)
+    mean: float | None = None
+    se_log_p95: float | None = None  # the run's own noise on log p95, from the spread between slices
+
+    def to_json(self) -> dict:
+        return {"total": self.total, "failures": self.failures,
+                "error_rate": round(self.failures / self.total, 6) if self.total else 0.0, "rps": round(self.rps, 3),
+                "latency_ms": {k: round(v, 3) for k, v in self.quantiles.items()} or None,
+                "se_log_p95": None if self.se_log_p95 is None else round(self.se_log_p95, 5)}
+
+
+class SliceBins:
+    """Per slice of ``[start, end)`` and per key: counts, failures and sparse log bins of successful latencies."""
+
+    def __init__(self, start: float, end: float):
+        self.start = start
+        self.width = slice_width(end - start)
+        self.n = max(1, math.ceil((end - start) / self.width - 1e-9))
+        self.counts: dict[int, np.ndarray] = {}
+        self.failures: dict[int, np.ndarray] = {}
+        self.sums: dict[int, np.ndarray] = {}
+        self.parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def _slice(self, ts: np.ndarray) -> np.ndarray:
+        return np.clip(((ts - self.start) // self.width).astype(np.int64), 0, self.n - 1)
+
+    def add(self, key: int, ts: np.ndarray, lat: np.ndarray, failed: np.ndarray) -> None:
+        """Rows of one key inside the checked window."""
+        if not ts.size:
+            return
+        s = self._slice(ts)
+        self.counts.setdefault(key, np.zeros(self.n, np.int64))
+        self.failures.setdefault(key, np.zeros(self.n, np.int64))
+        self.sums.setdefault(key, np.zeros(self.n, np.float64))
+        self.counts[key] += np.bincount(s, minlength=self.n)
+        self.failures[key] += np.bincount(s[failed], minlength=self.n)
+        ok = ~failed
+        if ok.any():
+            self.sums[key] += np.bincount(s[ok], weights=lat[ok], minlength=self.n)
+            combined = s[ok] * NBINS + LogBins.index(lat[ok])
+            idx, cnt = np.unique(combined, return_counts=True)
+            self.parts.setdefault(key, []).append((idx, cnt))
+
+    def dense(self, key: int) -> np.ndarray:
+        """(slices, NBINS) counts of one key."""
+        out = np.zeros(self.n * NBINS, np.int64)
+        for idx, cnt in self.parts.get(key, []):
+            np.add.at(out, idx, cnt)
+        return out.reshape(self.n, NBINS)
+
+    def disturbed(self, seconds: Sequence[float]) -> np.ndarray:
+        """Slices of which half or more was a disturbed second (``seconds``: the end times of those seconds)."""
+        hit = np.zeros(self.n, np.float64)
+        for t in seconds:
+            i = int((t - 0.5 - self.start) // self.width)  # the slice holding the second's middle
+            if 0 <= i < self.n:
+                hit[i] += 1.0
+        return hit >= 0.5 * self.width
+
+    def robust(self, key: int, keep: np.ndarray, qs: dict[str, float]) -> RobustStats:
+        counts, failures = self.counts.get(key), self.failures.get(key)
+        if counts is None:
+            return RobustStats(0, 0, 0.0)
+        dense = self.dense(key)
+        kept = dense[keep].sum(axis=0)
+        total, fails = int(counts[keep].sum()), int(failures[keep].sum())
+        seconds = float(keep.sum()) * self.width
+        quantiles: dict[str, float] = {}
+        b = LogBins(kept)
+        if b.total:
+            quantiles = dict(zip(qs, b.quantiles(tuple(qs.values())), strict=True))
+        ok_counts = counts - failures
+        mean = float(self.sums[key][keep].sum() / ok_counts[keep].sum()) if ok_counts[keep].sum() else None
+        se = None
+        per = [LogBins(dense[i]).quantiles((0.95,))[0] for i in np.flatnonzero(keep) if dense[i].sum() >= 20]
+        if len(per) >= 3:
+            se = float(np.std(np.log(per), ddof=1) / math.sqrt(len(per)))
+        return RobustStats(total, fails, total / seconds if seconds else 0.0, quantiles, mean, se)
+
+    def rows(self, key: int) -> list[dict]:
+        """Per slice: offset, requests, failures, p50/p95/p99 (for reports and baselines)."""
+        counts = self.counts.get(key, np.zeros(self.n, np.int64))
+        failures = self.failures.get(key, np.zeros(self.n, np.int64))
+        dense = self.dense(key)
+        out = []
+        for i in range(self.n):
+            b = LogBins(dense[i])
+            q = b.quantiles((0.5, 0.95, 0.99)) if b.total else [None, None, None]
+            out.append({"offset_s": round(i * self.width, 3), "requests": int(counts[i]), "failures": int(failures[i]),
+                        "p50": None if q[0] is None else round(q[0], 3), "p95": None if q[1] is None else round(q[1], 3),
+                        "p99": None if q[2] is None else round(q[2], 3)})
+        return out
