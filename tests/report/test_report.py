@@ -2,144 +2,25 @@
 
 Run folders are built synthetically with ``benchmarks/report_size.py``'s ``make_run`` (the
 real file formats, judged by ``judge_run`` against a real ``BaselineStore``) and once from a
-real short Locust run against the bundled stand-in. Chromium is driven through its DevTools
-protocol with ``websocket-client`` (a Locust dependency): console errors, exceptions and
-every image's ``naturalWidth`` come from the browser itself, and a screenshot is taken.
+real short Locust run against the bundled stand-in. Chromium (``report_helpers``) reports
+console errors, exceptions, scripts and every image's ``naturalWidth`` from the browser itself.
 """
 
 from __future__ import annotations
 
-import base64
-import importlib.util
-import json
-import shutil
-import subprocess
 import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from helpers import ROOT, only_run
+from report_helpers import XSS, assert_renders, make_run, open_in_chromium
 
 from loadkit.baseline import BaselineStore
 from loadkit.cli import main
-from loadkit.report import ReportFiles, write_report
+from loadkit.report import write_report
 from loadkit.report.data import MAX_BINS, _percentiles, bin_width, load_report_data
-
-_spec = importlib.util.spec_from_file_location("report_size", ROOT / "benchmarks" / "report_size.py")
-report_size = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(report_size)
-make_run = report_size.make_run
-
-XSS = "<script>alert(1)</script>"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-# --- Chromium over the DevTools protocol -------------------------------------------------------
-
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.fail("chromium is not installed: run scripts/services (as root), or apt-get install chromium")
-    return exe
-
-
-class _DevTools:
-    """A minimal CDP client: numbered calls, and every event kept for later inspection."""
-
-    def __init__(self, ws_url: str):
-        import websocket
-
-        self.ws = websocket.create_connection(ws_url, timeout=30, suppress_origin=True)
-        self.next_id = 0
-        self.events: list[dict] = []
-
-    def call(self, method: str, **params) -> dict:
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == self.next_id:
-                assert "error" not in msg, (method, msg["error"])
-                return msg.get("result", {})
-            self.events.append(msg)
-
-    def wait_for(self, method: str, timeout: float = 30.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for ev in self.events:
-                if ev.get("method") == method:
-                    return ev
-            self.events.append(json.loads(self.ws.recv()))
-        raise AssertionError(f"no {method} within {timeout}s")
-
-
-def open_in_chromium(page: Path, tmp: Path) -> dict:
-    """Load ``page`` from file://; the console errors, the images, the URLs requested and a screenshot."""
-    profile = tmp / "chromium-profile"
-    proc = subprocess.Popen([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                             "--window-size=1280,1600", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
-            assert proc.poll() is None and time.monotonic() < deadline, "chromium did not start"
-            time.sleep(0.05)
-        port = int(port_file.read_text().split()[0])
-        while True:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
-                pages = [t for t in json.load(resp) if t.get("type") == "page"]
-            if pages or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        cdp = _DevTools(pages[0]["webSocketDebuggerUrl"])
-        try:
-            for domain in ("Runtime", "Log", "Page", "Network"):
-                cdp.call(f"{domain}.enable")
-            cdp.call("Page.navigate", url=page.resolve().as_uri())
-            cdp.wait_for("Page.loadEventFired")
-            images = cdp.call("Runtime.evaluate", returnByValue=True, expression=(
-                "Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth,"
-                " alt: i.alt}))"))["result"]["value"]
-            text = cdp.call("Runtime.evaluate", returnByValue=True,
-                            expression="document.body.innerText")["result"]["value"]
-            shot = base64.b64decode(cdp.call("Page.captureScreenshot", format="png")["data"])
-        finally:
-            cdp.ws.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    ev = cdp.events
-    errors = [e["params"] for e in ev if e.get("method") == "Runtime.exceptionThrown"]
-    errors += [e["params"] for e in ev if e.get("method") == "Runtime.consoleAPICalled"
-               and e["params"].get("type") in ("error", "assert")]
-    errors += [e["params"]["entry"] for e in ev if e.get("method") == "Log.entryAdded"
-               and e["params"]["entry"].get("level") == "error"]
-    urls = [e["params"]["request"]["url"] for e in ev if e.get("method") == "Network.requestWillBeSent"]
-    png = tmp / "screenshot.png"
-    png.write_bytes(shot)
-    return {"errors": errors, "images": images, "urls": urls, "screenshot": png, "text": text}
-
-
-def assert_renders(files: ReportFiles, tmp: Path, images: int) -> dict:
-    seen = open_in_chromium(files.html, tmp)
-    assert seen["errors"] == []
-    assert len(seen["images"]) == images
-    assert all(i["complete"] and i["width"] > 0 for i in seen["images"]), seen["images"]
-    assert all(u.startswith(("file:", "data:")) for u in seen["urls"]), seen["urls"]  # nothing from the network
-    png = seen["screenshot"].read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
-    return seen
-
 
 # --- synthetic folders --------------------------------------------------------------------------
 
@@ -188,18 +69,18 @@ def test_user_strings_are_escaped(tmp_path, store):
 
 
 def test_missing_inputs_still_give_a_report(tmp_path):
-    run = make_run(tmp_path, "empty", rps=0.0, metrics=False, environment=False, status="interrupted")
+    run = make_run(tmp_path, "empty", rps=0.0, metrics=False, environment=False, status="interrupted", health=False)
     files = write_report(run)
     page = files.html.read_text()
     assert files.charts == () and "ERROR" in page
     for said in ("no collector metrics recorded", "no baseline folder given", "no environment.json",
-                 "samples.parquet has no rows", "No request was recorded."):
+                 "no request was recorded", "No request was recorded."):
         assert said in page, said
     assert_renders(files, tmp_path, images=0)
 
 
 def test_unfinished_run_uses_sample_parts(tmp_path):
-    run = make_run(tmp_path, "killed", duration_s=20, metrics=False, judge=False, status="running")
+    run = make_run(tmp_path, "killed", duration_s=20, metrics=False, judge=False, status="running", health=False)
     (run / "summary.json").unlink()
     (run / "samples.parts").mkdir()
     (run / "samples.parquet").rename(run / "samples.parts" / "part-00000.parquet")
@@ -218,7 +99,7 @@ def test_long_run_is_binned_and_rate_parquet_is_plotted(tmp_path):
     data = load_report_data(run, None, "staging")
     assert data.timeline is not None and data.timeline.x.size <= MAX_BINS and data.timeline.bin_s == 10.0
     assert data.rate is not None and data.rate.source == "rate.parquet" and data.rate.x[0] == 5.0
-    assert {p.group for p in data.metrics} == {"db", "target"}
+    assert {p.group for p in data.metrics} == {"db", "target", "generator"}  # generator: health.parquet
     files = write_report(run)
     assert files.total_bytes < 1_500_000
 
