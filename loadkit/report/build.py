@@ -25,6 +25,7 @@ from ..runfolder import iso
 from . import charts
 from .data import load_report_data
 from .page import render_html
+from .text import plain
 
 __all__ = ["ReportFiles", "write_report", "CHART_NAMES"]
 
@@ -116,4 +117,5 @@ def write_report(run_dir: Path, out: Path | None = None, baselines: BaselineStor
             path.unlink()
     page = render_html(data, pngs, iso(time.time() if now is None else now), __version__)
     _write(out, page.encode("utf-8"))
-    return ReportFiles(out, tuple(written), data.missing + tuple(left))
+    # printed by `loadkit report`: metric names and error texts in them may come from the target
+    return ReportFiles(out, tuple(written), tuple(plain(m) for m in data.missing + tuple(left)))

@@ -8,6 +8,8 @@ console errors, exceptions, scripts and every image's ``naturalWidth`` from the 
 
 from __future__ import annotations
 
+import json
+import re
 import time
 
 import numpy as np
@@ -145,3 +147,49 @@ def test_the_browser_check_sees_errors_and_broken_images(tmp_path):
     seen = open_in_chromium(page, tmp_path)
     assert len(seen["errors"]) >= 2
     assert seen["images"] and seen["images"][0]["width"] == 0
+
+
+# --- what the page says, from synthetic folders judged by the real judge --------------------------------
+
+def test_a_failed_run_is_never_suggested_as_a_baseline_in_the_report(tmp_path, store):
+    """Twice as fast as its baseline (an improvement beyond noise), but its absolute check fails."""
+    run = make_run(tmp_path / "runs", "faster-but-failing", seed=4, slowdown=0.5, store=store,
+                   checks=("p95(latency) < 1ms",))
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["status"] == "FAIL" and any(c.get("improvement") for c in verdict["checks"])
+    assert any("consider promoting" in c["reason"] for c in verdict["checks"])  # written before the verdict
+    page = write_report(run, baselines=store).html.read_text()
+    assert "promot" not in page
+    passing = make_run(tmp_path / "runs", "faster", seed=5, slowdown=0.5, store=store, checks=("p95(latency) < 10s",),
+                       error_rate=0.0)
+    assert json.loads((passing / "verdict.json").read_text())["status"] == "PASS"
+    assert "consider <code>loadkit baseline promote" in write_report(passing, baselines=store).html.read_text()
+
+
+def test_checks_on_an_endpoint_named_without_its_method_show_on_its_row(tmp_path):
+    """``p99(latency, ticket-create)`` is about ``POST ticket-create``: its FAIL must be on that row."""
+    run = make_run(tmp_path, "named", seed=6, checks=("p99(latency, ticket-create) < 5ms", "error_rate < 50%"))
+    page = write_report(run).html.read_text()
+    rows = {r.split("</td>", 1)[0]: r for r in re.findall(r"<tr><td>(.*?)</tr>", page) if r.count("<td") >= 12}
+    assert 'class="b FAIL"' in rows["POST ticket-create"]
+    assert 'class="b PASS"' not in rows["GET faq-search"]  # 1 % of its requests failed: WARN, not PASS
+
+
+def test_the_checks_table_lists_built_in_checks_first(tmp_path):
+    run = make_run(tmp_path, "order", seed=7)
+    path = run / "verdict.json"
+    verdict = json.loads(path.read_text())
+    verdict["checks"] = [c for c in verdict["checks"] if c["kind"] != "built-in"] + [
+        c for c in verdict["checks"] if c["kind"] == "built-in"]  # as a verdict.json could list them
+    path.write_text(json.dumps(verdict))
+    page = write_report(run).html.read_text()
+    table = page[page.index("<h2>Checks</h2>"):page.index("<h2>Latency")]
+    kinds = re.findall(r"<td>(built-in|absolute|relative)(?:<br>|</td>)", table)
+    assert kinds == sorted(kinds, key=("built-in", "absolute", "relative").index) and kinds[0] == "built-in"
+
+
+def test_drift_stands_beside_the_verdict(tmp_path, store):
+    run = make_run(tmp_path / "runs", "drifted", seed=8, store=store, config={"/config#cache": "off"})
+    page = write_report(run, baselines=store).html.read_text()
+    assert page.index("Configuration drift") < page.index("<h2>Checks</h2>")
+    assert "<i class=muted>(absent)</i>" in page  # /config#pool_size went away
