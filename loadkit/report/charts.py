@@ -38,11 +38,11 @@ def _short(text: str, n: int = 70) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _figure(size: tuple[float, float] = _SIZE) -> Any:
+def _figure(size: tuple[float, float] = _SIZE, layout: str | None = "constrained") -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    fig = Figure(figsize=size, dpi=DPI, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -206,18 +206,18 @@ def metrics_figure(d: ReportData) -> Any | None:
         members = [p for p in panels if p.group == group]
         slots += [(row + i // cols, i % cols, p) for i, p in enumerate(members)]
         row += math.ceil(len(members) / cols)
-    fig = _figure((10.0, 2.5 * row + 0.5))
-    grid = fig.add_gridspec(row, cols)
+    height = 2.5 * row + 0.8
+    # a fixed grid, not the constrained layout: with a dozen panels it costs more than all other charts together
+    fig = _figure((10.0, height), layout=None)
+    grid = fig.add_gridspec(row, cols, left=0.06, right=0.985, top=1 - 0.95 / height, bottom=0.5 / height,
+                            hspace=0.62, wspace=0.24)
     for r, c, p in slots:
         ax = fig.add_subplot(grid[r, c])
         scale, unit = _scaled(p)
         for j, (labels, x, y) in enumerate(p.series):
             ax.plot(x, y * scale, linewidth=1, color=f"C{j}", label=_short(labels, 40) if labels else None,
                     marker="." if x.size < 30 else None)
-        for lim in p.checks:
-            if lim.value is not None:
-                ax.axhline(lim.value * scale, color=_STATUS_COLOR.get(lim.status, "black"), linestyle="--",
-                           linewidth=1, label=_short(f"{lim.check}: {lim.status}", 40))
+        _limits(ax, p, scale)
         _spans(ax, d, labels=False)
         title = _short(p.name, 45) + (f" ({unit})" if unit else "")
         if p.checks:
@@ -231,8 +231,27 @@ def metrics_figure(d: ReportData) -> Any | None:
             ax.legend(fontsize=6)
     fig.supxlabel("seconds since the load started", fontsize=9)
     fig.suptitle("Metrics: checked first, then by source; the load generator last (grey: not checked, red: stall)",
-                 fontsize=10)
+                 fontsize=10, y=1 - 0.12 / height, va="top")
     return fig
+
+
+def _limits(ax: Any, p: MetricPanel, scale: float) -> None:
+    """Each check's limit as a dashed line in its status colour; a limit far off the data's range is named in
+    a corner instead, so that it does not flatten the curve it judges."""
+    lo, hi = ax.get_ylim()
+    far = []
+    for lim in p.checks:
+        if lim.value is None:
+            continue
+        v, color = lim.value * scale, _STATUS_COLOR.get(lim.status, "black")
+        base = min(lo, 0.0)
+        width = max(hi - base, 1e-12)
+        if base - width <= v <= hi + 2 * width:  # near enough to the data (from zero) to be drawn with it
+            ax.axhline(v, color=color, linestyle="--", linewidth=1, label=_short(f"{lim.check}: {lim.status}", 40))
+        else:
+            far.append((f"{_short(lim.check, 40)}: {lim.status} (limit off the scale)", color))
+    for i, (text, color) in enumerate(far):
+        ax.text(0.99, 0.97 - 0.09 * i, text, transform=ax.transAxes, ha="right", va="top", fontsize=6, color=color)
 
 
 def _worst(statuses: Any) -> str:
