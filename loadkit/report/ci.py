@@ -125,7 +125,8 @@ def markdown(verdict: Verdict, title: str, run_id: str = "", truth: RunTruth | N
     rows = _rows(verdict)
     if rows:
         lines += ["| | check | result |", "|---|---|---|"]
-        lines += [f"| {_ICON.get(r.status, '')} {r.status} | {md_code(r.check)} | {md_text(r.reason)} |" for r in rows]
+        lines += [f"| {_ICON.get(r.status, '')} {r.status} | {md_code(r.check)} | {md_text(r.reason, line_start=False)} |"
+                  for r in rows]
         lines.append("")
     if _promote(verdict):
         lines += [_PROMOTE, ""]

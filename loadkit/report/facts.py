@@ -112,7 +112,8 @@ def disturbance(g: GeneratorHealth | None) -> list[str]:
 
 
 def facts(t: RunTruth) -> list[Fact]:
-    """Everything worth saying about the measurement, worst first within each topic."""
+    """Everything worth saying about the measurement: what invalidates it first, then what to read with care,
+    then the rest."""
     out: list[Fact] = []
     for s in t.stalls[:5]:
         out.append(Fact(BAD, "stall", f"Stall: no request completed from {_s(s.get('from_s', 0))} to "
@@ -159,7 +160,8 @@ def facts(t: RunTruth) -> list[Fact]:
         hosts = ", ".join(f"{h} ({_n(n)})" for h, n in sorted(t.refused.items(), key=lambda kv: -kv[1]))
         out.append(Fact(BAD, "hosts", f"{_n(sum(t.refused.values()))} request(s) refused before they were sent, "
                                       f"their host is not in target.allowed_hosts: {hosts}."))
-    return out
+    rank = {BAD: 0, WARN: 1, INFO: 2}
+    return sorted(out, key=lambda f: rank[f.level])
 
 
 def _scaled(seconds: Any) -> float | None:

@@ -105,7 +105,7 @@ def _checks(d: ReportData) -> str:
         kind = str(c.get("kind") or "absolute")
         what = str(c.get("key") or c.get("check") or "")
         if kind == "relative":
-            base = _fmt(what, c.get("baseline"))
+            base = "<i class=muted>(absent)</i>" if _num(c.get("baseline")) is None else _fmt(what, c.get("baseline"))
             runs = c.get("baseline_runs")
             base += f' <span class=muted>({_e(runs)} runs)</span>' if isinstance(runs, int) else ""
         else:

@@ -81,13 +81,14 @@ _INLINE = re.compile(r"([\\`*_\[\]!|~])")  # emphasis, code, links and images, t
 _LINE_START = re.compile(r"^(\s*)(?:([#>+=-])|(\d+)([.)]))")  # a heading, quote, list or rule at a line's start
 
 
-def md_text(value: object) -> str:
+def md_text(value: object, line_start: bool = True) -> str:
     """Prose for Markdown (a reason, a note): every character shown as written, nothing rendered.
 
     ``&`` and ``<`` become entities (no HTML), Markdown punctuation is backslash-escaped (no
     emphasis, link or image), and URLs, ``@mentions`` and ``#123`` references are put in code
     spans, where neither GitHub nor GitLab links or notifies. Newlines become spaces: one
-    value stays on one line of a list or a table.
+    value stays on one line of a list or a table. ``line_start`` escapes what would start a
+    heading, quote or list at the start of a line (not needed in a table cell).
     """
     text = plain(value, keep="\n").replace("\n", " ")
     out, last = [], 0
@@ -96,7 +97,8 @@ def md_text(value: object) -> str:
         out.append(md_code(m.group(0)))
         last = m.end()
     out.append(_md_escape(text[last:]))
-    return _LINE_START.sub(_unstart, "".join(out), count=1)
+    text = "".join(out)
+    return _LINE_START.sub(_unstart, text, count=1) if line_start else text
 
 
 def _unstart(m: re.Match[str]) -> str:
