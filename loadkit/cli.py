@@ -316,24 +316,12 @@ def _exit_on_signal() -> None:
 
 
 def _print_verdict(verdict, run_dir: Path, files: tuple[Path, ...], warnings: tuple[str, ...], out: TextIO) -> None:
-    """Print the verdict and the files written."""
-    for c in verdict.all_checks:
-        print(f"  {c.status:<6} {c.check:<40} {c.reason}", file=out)
-    for c in verdict.comparisons:
-        print(f"  {c.status:<6} {c.name:<40} {c.reason}", file=out)
-    if verdict.drift:
-        print("configuration drift since the baseline:", file=out)
-        for d in verdict.drift:
-            print(f"  {d.key}: {d.old} -> {d.new}", file=out)
-    for note in verdict.notes:
-        print(f"note: {note}", file=out)
-    print(f"verdict: {verdict.status}: {verdict.reason}", file=out)
-    print(f"results: {run_dir}", file=out)
-    for f in files:
-        if f.name.endswith(".html"):
-            print(f"report: {f}", file=out)
-    for w in warnings:
-        print(f"loadkit: warning: {w}", file=out)
+    """Print the verdict, what the run says about its measurement, and the files written (lines from the library)."""
+    from .report.ci import terminal_lines
+    from .report.facts import read_truth
+
+    for line in terminal_lines(verdict, run_dir, files, warnings, read_truth(run_dir)):
+        print(line, file=out)
 
 
 def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -3,7 +3,13 @@
 ``matplotlib.figure.Figure`` with the Agg canvas, never pyplot, so nothing global is touched
 (safe in a library called at the end of every run). Text that came from outside (endpoint
 names, error messages, metric labels) is drawn with ``parse_math=False``: a ``$`` in an
-endpoint name must not turn into mathtext, or fail to render.
+endpoint name must not turn into mathtext, or fail to render; secrets are masked and control
+characters shown as escapes (:func:`~loadkit.report.text.plain`).
+
+Every chart spans the whole run on the same x axis (seconds since the load started, to its
+end), so a target that stopped answering shows as the empty stretch it was, and every stall
+is shaded where it happened. The ``*_figure`` functions return the figure (tests read its
+axes); the ``*_png`` ones its PNG bytes, or None when there is nothing to draw.
 """
 
 from __future__ import annotations
@@ -15,33 +21,40 @@ from typing import Any
 import numpy as np
 
 from .data import MetricPanel, ReportData
+from .text import plain
 
-__all__ = ["latency_png", "rate_png", "errors_png", "metrics_png", "DPI"]
+__all__ = ["latency_png", "rate_png", "errors_png", "metrics_png", "latency_figure", "rate_figure",
+           "errors_figure", "metrics_figure", "DPI", "PNG_OWNER_KEY"]
 
 DPI = 100
+#: The PNG text chunk naming the report a chart belongs to: only such files are ever replaced or removed.
+PNG_OWNER_KEY = "loadkit-report"
 _SIZE = (10.0, 3.8)
 _COLORS = ("tab:red", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:gray")
 
 
 def _short(text: str, n: int = 70) -> str:
-    text = " ".join(str(text).split())
+    text = " ".join(plain(text).split())
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _figure(size: tuple[float, float] = _SIZE) -> Any:
+def _figure(size: tuple[float, float] = _SIZE, layout: str | None = "constrained") -> Any:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
+    fig = Figure(figsize=size, dpi=DPI, layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
 
-def _png(fig: Any) -> bytes:
+def _png(fig: Any | None, owner: str = "") -> bytes | None:
+    """The figure as PNG, its text chunk ``loadkit-report`` naming the report it belongs to."""
+    if fig is None:
+        return None
     for text in fig.findobj(lambda o: hasattr(o, "set_parse_math")):
         text.set_parse_math(False)
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
+    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": "loadkit", PNG_OWNER_KEY: owner or "report"})
     return buf.getvalue()
 
 
@@ -51,16 +64,31 @@ def _legend(ax: Any, **kw: Any) -> None:
         ax.legend(fontsize=8, **kw)
 
 
-def _decorate(ax: Any, d: ReportData, ylabel: str) -> None:
+def _spans(ax: Any, d: ReportData, labels: bool = True) -> None:
+    """The warmup and any tail after the checked window in grey, each stall in red; x from 0 to the run's end."""
     if d.window is not None and d.window[0] > 0:
-        ax.axvspan(0, d.window[0], color="0.9", zorder=0, label="warmup (not checked)")
+        ax.axvspan(0, d.window[0], color="0.9", zorder=0, label="warmup (not checked)" if labels else None)
+    if d.window is not None and d.window[1] < d.span - 1e-3:
+        ax.axvspan(d.window[1], d.span, color="0.9", zorder=0, label=None)
+    for i, s in enumerate(d.truth.stalls):
+        ax.axvspan(float(s.get("from_s", 0)), float(s.get("to_s", 0)), facecolor=(0.84, 0.15, 0.16, 0.15),
+                   edgecolor=(0.84, 0.15, 0.16, 0.5), hatch="//", linewidth=0, zorder=0,
+                   label="stall: nothing completed" if labels and i == 0 else None)
+    ax.set_xlim(0, max(d.span, 1e-3))
+
+
+def _decorate(ax: Any, d: ReportData, ylabel: str) -> None:
+    _spans(ax, d)
     ax.set_xlabel("seconds since the load started")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.set_xlim(left=0)
 
 
-def latency_png(d: ReportData) -> bytes | None:
+def latency_png(d: ReportData, owner: str = "") -> bytes | None:
+    return _png(latency_figure(d), owner)
+
+
+def latency_figure(d: ReportData) -> Any | None:
     """p50/p95/p99 of successful requests per bin, over the baseline runs' p95 band."""
     t = d.timeline
     if t is None or not np.isfinite(t.p50).any():
@@ -77,21 +105,30 @@ def latency_png(d: ReportData) -> bytes | None:
         ax.plot(t.x, values, color=color, linewidth=1.2, label=name, marker="." if t.x.size < 40 else None)
     _decorate(ax, d, "latency (ms)")
     ax.set_ylim(bottom=0)
-    ax.set_title(f"Latency of successful requests per {t.bin_s:g} s")
+    ax.set_title(f"Latency of successful requests per {t.bin_s:g} s (by start time)")
     _legend(ax, loc="upper left", ncols=3)
-    return _png(fig)
+    return fig
 
 
-def rate_png(d: ReportData) -> bytes | None:
-    """Achieved requests/s per bin; the intended rate and planned users when they are known."""
+def rate_png(d: ReportData, owner: str = "") -> bytes | None:
+    return _png(rate_figure(d), owner)
+
+
+def rate_figure(d: ReportData) -> Any | None:
+    """Requests started and completed per second per bin; the intended rate and planned users when known.
+
+    Started and completed part where the target holds requests: in a hang, requests stop
+    completing long before they stop starting.
+    """
     t, r = d.timeline, d.rate
     if t is None and r is None:
         return None
     fig = _figure()
     ax = fig.add_subplot()
     if t is not None:
-        ax.plot(t.x, t.rps, color="tab:blue", linewidth=1.2, label="achieved (samples)",
+        ax.plot(t.x, t.rps, color="tab:blue", linewidth=1.2, label="started",
                 marker="." if t.x.size < 40 else None)
+        ax.plot(t.x, t.completed, color="tab:green", linewidth=1, linestyle="--", label="completed (answered or failed)")
     if r is not None:
         if r.intended is not None:
             style = {"drawstyle": "steps-post"} if r.source == "manifest stages" else {}
@@ -110,14 +147,18 @@ def rate_png(d: ReportData) -> bytes | None:
         ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower right")
     else:
         _legend(ax, loc="lower right")
-    ax.set_title("Request rate" + (f" per {t.bin_s:g} s" if t is not None else ""))
-    return _png(fig)
+    ax.set_title("Requests per second" + (f" ({t.bin_s:g} s bins)" if t is not None else ""))
+    return fig
 
 
-def errors_png(d: ReportData) -> bytes | None:
+def errors_png(d: ReportData, owner: str = "") -> bytes | None:
+    return _png(errors_figure(d), owner)
+
+
+def errors_figure(d: ReportData) -> Any | None:
     """Failures per second, stacked by error text (the most frequent five and the rest)."""
     t = d.timeline
-    if t is None or not t.errors:
+    if t is None or not t.errors or not t.failures:
         return None
     fig = _figure((10.0, 4.2))
     ax = fig.add_subplot()
@@ -129,7 +170,7 @@ def errors_png(d: ReportData) -> bytes | None:
     _decorate(ax, d, "failures / s")
     ax.set_title(f"Errors per {width:g} s by type ({t.failures} of {t.total} requests failed)")
     _legend(ax, loc="upper left", bbox_to_anchor=(0, -0.25), ncols=1)
-    return _png(fig)
+    return fig
 
 
 def _scaled(panel: MetricPanel) -> tuple[float, str]:
@@ -138,36 +179,81 @@ def _scaled(panel: MetricPanel) -> tuple[float, str]:
         return 1 / 2**20, "MiB"
     if panel.name.endswith(".cpu"):
         return 1.0, "% of one core"
+    if panel.name.endswith(".lag_ms"):
+        return 1.0, "ms"
+    if panel.name == "generator.steal":
+        return 1.0, "% of all cores"
     return 1.0, ""
 
 
-def metrics_png(d: ReportData) -> bytes | None:
-    """One small panel per collected metric, up to three per row, one row (or more) per prefix (``target.*``, ``db.*``)."""
+_STATUS_COLOR = {"PASS": "tab:green", "WARN": "tab:orange", "FAIL": "tab:red", "NODATA": "tab:brown",
+                 "ERROR": "tab:red"}
+
+
+def metrics_png(d: ReportData, owner: str = "") -> bytes | None:
+    return _png(metrics_figure(d), owner)
+
+
+def metrics_figure(d: ReportData) -> Any | None:
+    """One small panel per metric, up to three per row: the metrics checks use first (their limits drawn),
+    then one row (or more) per prefix (``target.*``, ``db.*``), then the load generator's own health."""
     panels = d.metrics
     if not panels:
         return None
     cols = min(3, len(panels))
     slots, row = [], 0
-    for group in dict.fromkeys(p.group for p in panels):  # each prefix group starts a new row
+    for group in dict.fromkeys(p.group for p in panels):  # each group starts a new row
         members = [p for p in panels if p.group == group]
         slots += [(row + i // cols, i % cols, p) for i, p in enumerate(members)]
         row += math.ceil(len(members) / cols)
-    fig = _figure((10.0, 2.4 * row + 0.4))
-    grid = fig.add_gridspec(row, cols)
+    height = 2.5 * row + 0.8
+    # a fixed grid, not the constrained layout: with a dozen panels it costs more than all other charts together
+    fig = _figure((10.0, height), layout=None)
+    grid = fig.add_gridspec(row, cols, left=0.06, right=0.985, top=1 - 0.95 / height, bottom=0.5 / height,
+                            hspace=0.62, wspace=0.24)
     for r, c, p in slots:
         ax = fig.add_subplot(grid[r, c])
         scale, unit = _scaled(p)
         for j, (labels, x, y) in enumerate(p.series):
             ax.plot(x, y * scale, linewidth=1, color=f"C{j}", label=_short(labels, 40) if labels else None,
                     marker="." if x.size < 30 else None)
-        if d.window is not None and d.window[0] > 0:
-            ax.axvspan(0, d.window[0], color="0.9", zorder=0)
-        ax.set_title(_short(p.name, 45) + (f" ({unit})" if unit else ""), fontsize=9)
+        _limits(ax, p, scale)
+        _spans(ax, d, labels=False)
+        title = _short(p.name, 45) + (f" ({unit})" if unit else "")
+        if p.checks:
+            title += f"\nused by {len(p.checks)} check{'s' if len(p.checks) != 1 else ''}: " + ", ".join(
+                dict.fromkeys(lim.status for lim in p.checks))
+        ax.set_title(title, fontsize=9, color="black" if not p.checks else
+                     _STATUS_COLOR.get(_worst(lim.status for lim in p.checks), "black"))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-        ax.set_xlim(left=0)
-        if any(lab for lab, _, _ in p.series):
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6)
     fig.supxlabel("seconds since the load started", fontsize=9)
-    fig.suptitle("Collector metrics (grey: warmup)", fontsize=11)
-    return _png(fig)
+    fig.suptitle("Metrics: checked first, then by source; the load generator last (grey: not checked, red: stall)",
+                 fontsize=10, y=1 - 0.12 / height, va="top")
+    return fig
+
+
+def _limits(ax: Any, p: MetricPanel, scale: float) -> None:
+    """Each check's limit as a dashed line in its status colour; a limit far off the data's range is named in
+    a corner instead, so that it does not flatten the curve it judges."""
+    lo, hi = ax.get_ylim()
+    far = []
+    for lim in p.checks:
+        if lim.value is None:
+            continue
+        v, color = lim.value * scale, _STATUS_COLOR.get(lim.status, "black")
+        base = min(lo, 0.0)
+        width = max(hi - base, 1e-12)
+        if base - width <= v <= hi + 2 * width:  # near enough to the data (from zero) to be drawn with it
+            ax.axhline(v, color=color, linestyle="--", linewidth=1, label=_short(f"{lim.check}: {lim.status}", 40))
+        else:
+            far.append((f"{_short(lim.check, 40)}: {lim.status} (limit off the scale)", color))
+    for i, (text, color) in enumerate(far):
+        ax.text(0.99, 0.97 - 0.09 * i, text, transform=ax.transAxes, ha="right", va="top", fontsize=6, color=color)
+
+
+def _worst(statuses: Any) -> str:
+    order = ("FAIL", "ERROR", "NODATA", "WARN", "PASS")
+    return min(statuses, key=lambda s: order.index(s) if s in order else 2, default="PASS")

@@ -17,6 +17,7 @@ from ..runfolder import read_json
 from ..verdict import Verdict
 from .build import write_report
 from .ci import junit_xml, markdown
+from .facts import read_truth
 
 __all__ = ["Published", "publish"]
 
@@ -40,12 +41,13 @@ def publish(run_dir: Path, verdict: Verdict, *, baselines: BaselineStore | None 
             files.append(write_report(run_dir, baselines=baselines, environment=environment).html)
         except LoadkitError as exc:  # a report problem is shown, never changes the verdict
             warnings.append(f"no report: {exc}")
+    truth = read_truth(run_dir) if junit or markdown_file else None
     if junit:
         junit.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(junit, junit_xml(verdict, f"loadkit.{name}", manifest.get("duration_s") or 0.0))
+        atomic_write(junit, junit_xml(verdict, f"loadkit.{name}", manifest.get("duration_s") or 0.0, truth))
         files.append(junit)
     if markdown_file:
         markdown_file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(markdown_file, markdown(verdict, f"loadkit {name}", manifest["run_id"]))
+        atomic_write(markdown_file, markdown(verdict, f"loadkit {name}", manifest["run_id"], truth))
         files.append(markdown_file)
     return Published(tuple(files), tuple(warnings))

@@ -69,7 +69,7 @@ def test_promote_then_regression_with_drift(tmp_path, capsys):
     assert failure is not None and "p95 of GET ticket rose from" in failure.get("message")
     assert cases["error_rate < 5%"].find("failure") is None
     md = (tmp_path / "summary.md").read_text()
-    assert md.startswith("### ❌ loadkit flow: FAIL") and "| `cli#RELEASE` | 1.0 | 1.1 |" in md
+    assert md.startswith("### ❌ loadkit flow: FAIL") and "| `cli#RELEASE` | `1.0` | `1.1` |" in md
 
     # re-judged later without re-running: same verdict; against an empty baseline only absolute checks decide
     assert main(["compare", str(run), "--baselines", str(base), "--env", "ci"]) == 1

@@ -2,144 +2,27 @@
 
 Run folders are built synthetically with ``benchmarks/report_size.py``'s ``make_run`` (the
 real file formats, judged by ``judge_run`` against a real ``BaselineStore``) and once from a
-real short Locust run against the bundled stand-in. Chromium is driven through its DevTools
-protocol with ``websocket-client`` (a Locust dependency): console errors, exceptions and
-every image's ``naturalWidth`` come from the browser itself, and a screenshot is taken.
+real short Locust run against the bundled stand-in. Chromium (``report_helpers``) reports
+console errors, exceptions, scripts and every image's ``naturalWidth`` from the browser itself.
 """
 
 from __future__ import annotations
 
-import base64
-import importlib.util
 import json
-import shutil
-import subprocess
+import re
 import time
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from helpers import ROOT, only_run
+from report_helpers import XSS, assert_renders, make_run, open_in_chromium
 
 from loadkit.baseline import BaselineStore
 from loadkit.cli import main
-from loadkit.report import ReportFiles, write_report
+from loadkit.report import write_report
 from loadkit.report.data import MAX_BINS, _percentiles, bin_width, load_report_data
-
-_spec = importlib.util.spec_from_file_location("report_size", ROOT / "benchmarks" / "report_size.py")
-report_size = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(report_size)
-make_run = report_size.make_run
-
-XSS = "<script>alert(1)</script>"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-# --- Chromium over the DevTools protocol -------------------------------------------------------
-
-def _chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.fail("chromium is not installed: run scripts/services (as root), or apt-get install chromium")
-    return exe
-
-
-class _DevTools:
-    """A minimal CDP client: numbered calls, and every event kept for later inspection."""
-
-    def __init__(self, ws_url: str):
-        import websocket
-
-        self.ws = websocket.create_connection(ws_url, timeout=30, suppress_origin=True)
-        self.next_id = 0
-        self.events: list[dict] = []
-
-    def call(self, method: str, **params) -> dict:
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == self.next_id:
-                assert "error" not in msg, (method, msg["error"])
-                return msg.get("result", {})
-            self.events.append(msg)
-
-    def wait_for(self, method: str, timeout: float = 30.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for ev in self.events:
-                if ev.get("method") == method:
-                    return ev
-            self.events.append(json.loads(self.ws.recv()))
-        raise AssertionError(f"no {method} within {timeout}s")
-
-
-def open_in_chromium(page: Path, tmp: Path) -> dict:
-    """Load ``page`` from file://; the console errors, the images, the URLs requested and a screenshot."""
-    profile = tmp / "chromium-profile"
-    proc = subprocess.Popen([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                             "--window-size=1280,1600", "about:blank"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
-            assert proc.poll() is None and time.monotonic() < deadline, "chromium did not start"
-            time.sleep(0.05)
-        port = int(port_file.read_text().split()[0])
-        while True:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
-                pages = [t for t in json.load(resp) if t.get("type") == "page"]
-            if pages or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        cdp = _DevTools(pages[0]["webSocketDebuggerUrl"])
-        try:
-            for domain in ("Runtime", "Log", "Page", "Network"):
-                cdp.call(f"{domain}.enable")
-            cdp.call("Page.navigate", url=page.resolve().as_uri())
-            cdp.wait_for("Page.loadEventFired")
-            images = cdp.call("Runtime.evaluate", returnByValue=True, expression=(
-                "Array.from(document.images).map(i => ({complete: i.complete, width: i.naturalWidth,"
-                " alt: i.alt}))"))["result"]["value"]
-            text = cdp.call("Runtime.evaluate", returnByValue=True,
-                            expression="document.body.innerText")["result"]["value"]
-            shot = base64.b64decode(cdp.call("Page.captureScreenshot", format="png")["data"])
-        finally:
-            cdp.ws.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    ev = cdp.events
-    errors = [e["params"] for e in ev if e.get("method") == "Runtime.exceptionThrown"]
-    errors += [e["params"] for e in ev if e.get("method") == "Runtime.consoleAPICalled"
-               and e["params"].get("type") in ("error", "assert")]
-    errors += [e["params"]["entry"] for e in ev if e.get("method") == "Log.entryAdded"
-               and e["params"]["entry"].get("level") == "error"]
-    urls = [e["params"]["request"]["url"] for e in ev if e.get("method") == "Network.requestWillBeSent"]
-    png = tmp / "screenshot.png"
-    png.write_bytes(shot)
-    return {"errors": errors, "images": images, "urls": urls, "screenshot": png, "text": text}
-
-
-def assert_renders(files: ReportFiles, tmp: Path, images: int) -> dict:
-    seen = open_in_chromium(files.html, tmp)
-    assert seen["errors"] == []
-    assert len(seen["images"]) == images
-    assert all(i["complete"] and i["width"] > 0 for i in seen["images"]), seen["images"]
-    assert all(u.startswith(("file:", "data:")) for u in seen["urls"]), seen["urls"]  # nothing from the network
-    png = seen["screenshot"].read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
-    return seen
-
 
 # --- synthetic folders --------------------------------------------------------------------------
 
@@ -188,18 +71,18 @@ def test_user_strings_are_escaped(tmp_path, store):
 
 
 def test_missing_inputs_still_give_a_report(tmp_path):
-    run = make_run(tmp_path, "empty", rps=0.0, metrics=False, environment=False, status="interrupted")
+    run = make_run(tmp_path, "empty", rps=0.0, metrics=False, environment=False, status="interrupted", health=False)
     files = write_report(run)
     page = files.html.read_text()
     assert files.charts == () and "ERROR" in page
     for said in ("no collector metrics recorded", "no baseline folder given", "no environment.json",
-                 "samples.parquet has no rows", "No request was recorded."):
+                 "no request was recorded", "No request was recorded."):
         assert said in page, said
     assert_renders(files, tmp_path, images=0)
 
 
 def test_unfinished_run_uses_sample_parts(tmp_path):
-    run = make_run(tmp_path, "killed", duration_s=20, metrics=False, judge=False, status="running")
+    run = make_run(tmp_path, "killed", duration_s=20, metrics=False, judge=False, status="running", health=False)
     (run / "summary.json").unlink()
     (run / "samples.parts").mkdir()
     (run / "samples.parquet").rename(run / "samples.parts" / "part-00000.parquet")
@@ -218,7 +101,7 @@ def test_long_run_is_binned_and_rate_parquet_is_plotted(tmp_path):
     data = load_report_data(run, None, "staging")
     assert data.timeline is not None and data.timeline.x.size <= MAX_BINS and data.timeline.bin_s == 10.0
     assert data.rate is not None and data.rate.source == "rate.parquet" and data.rate.x[0] == 5.0
-    assert {p.group for p in data.metrics} == {"db", "target"}
+    assert {p.group for p in data.metrics} == {"db", "target", "generator"}  # generator: health.parquet
     files = write_report(run)
     assert files.total_bytes < 1_500_000
 
@@ -264,3 +147,49 @@ def test_the_browser_check_sees_errors_and_broken_images(tmp_path):
     seen = open_in_chromium(page, tmp_path)
     assert len(seen["errors"]) >= 2
     assert seen["images"] and seen["images"][0]["width"] == 0
+
+
+# --- what the page says, from synthetic folders judged by the real judge --------------------------------
+
+def test_a_failed_run_is_never_suggested_as_a_baseline_in_the_report(tmp_path, store):
+    """Twice as fast as its baseline (an improvement beyond noise), but its absolute check fails."""
+    run = make_run(tmp_path / "runs", "faster-but-failing", seed=4, slowdown=0.5, store=store,
+                   checks=("p95(latency) < 1ms",))
+    verdict = json.loads((run / "verdict.json").read_text())
+    assert verdict["status"] == "FAIL" and any(c.get("improvement") for c in verdict["checks"])
+    assert any("consider promoting" in c["reason"] for c in verdict["checks"])  # written before the verdict
+    page = write_report(run, baselines=store).html.read_text()
+    assert "promot" not in page
+    passing = make_run(tmp_path / "runs", "faster", seed=5, slowdown=0.5, store=store, checks=("p95(latency) < 10s",),
+                       error_rate=0.0)
+    assert json.loads((passing / "verdict.json").read_text())["status"] == "PASS"
+    assert "consider <code>loadkit baseline promote" in write_report(passing, baselines=store).html.read_text()
+
+
+def test_checks_on_an_endpoint_named_without_its_method_show_on_its_row(tmp_path):
+    """``p99(latency, ticket-create)`` is about ``POST ticket-create``: its FAIL must be on that row."""
+    run = make_run(tmp_path, "named", seed=6, checks=("p99(latency, ticket-create) < 5ms", "error_rate < 50%"))
+    page = write_report(run).html.read_text()
+    rows = {r.split("</td>", 1)[0]: r for r in re.findall(r"<tr><td>(.*?)</tr>", page) if r.count("<td") >= 12}
+    assert 'class="b FAIL"' in rows["POST ticket-create"]
+    assert 'class="b PASS"' not in rows["GET faq-search"]  # 1 % of its requests failed: WARN, not PASS
+
+
+def test_the_checks_table_lists_built_in_checks_first(tmp_path):
+    run = make_run(tmp_path, "order", seed=7)
+    path = run / "verdict.json"
+    verdict = json.loads(path.read_text())
+    verdict["checks"] = [c for c in verdict["checks"] if c["kind"] != "built-in"] + [
+        c for c in verdict["checks"] if c["kind"] == "built-in"]  # as a verdict.json could list them
+    path.write_text(json.dumps(verdict))
+    page = write_report(run).html.read_text()
+    table = page[page.index("<h2>Checks</h2>"):page.index("<h2>Latency")]
+    kinds = re.findall(r"<td>(built-in|absolute|relative)(?:<br>|</td>)", table)
+    assert kinds == sorted(kinds, key=("built-in", "absolute", "relative").index) and kinds[0] == "built-in"
+
+
+def test_drift_stands_beside_the_verdict(tmp_path, store):
+    run = make_run(tmp_path / "runs", "drifted", seed=8, store=store, config={"/config#cache": "off"})
+    page = write_report(run, baselines=store).html.read_text()
+    assert page.index("Configuration drift") < page.index("<h2>Checks</h2>")
+    assert "<i class=muted>(absent)</i>" in page  # /config#pool_size went away
