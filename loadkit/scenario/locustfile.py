@@ -202,8 +202,8 @@ REPLACED: dict[str, str] = {
 }
 
 
-def _argv(host: str, options: dict) -> list[str]:
-    argv = ["--headless", "--host", host]
+def _argv(host: str, options: dict, files: Iterable[str] | None = None) -> list[str]:
+    argv = ["--headless", "--host", host] + (["--locustfile", ",".join(files)] if files else [])
     for key, value in sorted(options.items()):
         flag = "--" + key.replace("_", "-")
         if value is True:
@@ -300,7 +300,7 @@ def locust_options(host: str, options: dict | None = None, environ: Mapping[str,
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
-            parsed, unknown = parser.parse_known_args(_argv(host, options or {}),
+            parsed, unknown = parser.parse_known_args(_argv(host, options or {}, files),
                                                       env_vars=os.environ if environ is None else environ)
     except SystemExit:
         last = next((ln for ln in reversed(err.getvalue().splitlines()) if ln.strip()), "bad value")
