@@ -9,8 +9,8 @@ import hashlib
 import re
 
 from ...errors import ConfigError
-from ..locustfile import locust_options
-from ..model import DEFAULT_TIMEOUT_S, LocustUserRef, Scenario, YamlUser
+from ..locustfile import locust_config_files, locust_option_problems, locust_options
+from ..model import DEFAULT_TIMEOUT_S, Load, LocustUserRef, Scenario, YamlUser
 from .load import LoadSection
 from .reader import Reader
 from .sections import OtherSections
@@ -47,10 +47,15 @@ class Builder(UsersSection, LoadSection, OtherSections):
         timeout = self.timeout(d["timeout"], ("timeout",)) if "timeout" in d else DEFAULT_TIMEOUT_S
         if load is not None and "load" in d:
             self.shape_not_ignored(users, load)
-        options = {k: v for u in users if isinstance(u, LocustUserRef) for k, v in u.options}
-        if options and target is not None:
+        options = self.locust_user_options(d.get("users"))
+        if any(isinstance(u, LocustUserRef) for u in users):
+            for found in locust_config_files():
+                self.err(("users",), f"{found} is a Locust config file, which locust -f would read and loadkit does "
+                                     "not: give its settings in the scenario (options: of the locust: entries, "
+                                     "load:), and move it out of the way")
+        if options is not None and target is not None:
             try:
-                locust_options(target.host, options)
+                locust_options(target.host, options, self.env, self.locustfiles(users, load))
             except ConfigError as exc:
                 self.err(("users",), str(exc))
         if self.src.problems or not (name and target and load and timeout):
@@ -59,3 +64,43 @@ class Builder(UsersSection, LoadSection, OtherSections):
         return Scenario(name, str(d.get("description") or ""), self.src.file, digest, target, users, load, checks,
                         None if seed is None else int(seed), tuple(overrides), compare, environment, abort, metrics,
                         timeout, tuple(dict.fromkeys(self.src.secrets)))
+
+    def locust_user_options(self, raw: object) -> dict | None:
+        """The options of every ``locust:`` entry, merged into the one command line Locust parses for all of
+        them, without those refused here (Locust's own options loadkit does not apply, a second value for an
+        option); None when a ``LOCUST_*`` environment variable is refused, or no entry is a ``locust:`` one."""
+        items = [(i, it) for i, it in enumerate(raw if isinstance(raw, list) else [])
+                 if isinstance(it, dict) and "locust" in it]
+        merged: dict = {}
+        where: dict[str, int] = {}
+        ok = True
+        for i, item in items:
+            inner = item["locust"] if isinstance(item["locust"], dict) and "options" in item["locust"] else None
+            options = inner["options"] if inner is not None else item.get("options")
+            if not isinstance(options, dict):
+                continue
+            at = ("users", i, "locust", "options") if inner is not None else ("users", i, "options")
+            refused = dict(locust_option_problems(options, {}))
+            for key, why in refused.items():
+                self.err(at + (key,), why)
+            for key, value in options.items():
+                if key in refused:
+                    continue
+                if key in merged and merged[key] != value:
+                    self.err(at + (key,), f"{value!r} differs from {merged[key]!r} given in users.{where[key]}: Locust "
+                                          "parses one command line for all locustfiles, so an option has one value")
+                merged.setdefault(key, value)
+                where.setdefault(key, i)
+        if items:  # LOCUST_* variables reach every locustfile's parsed_options, as under locust
+            for _, why in locust_option_problems({}, self.env):
+                self.err(("users",), why)
+                ok = False
+        return merged if ok and items else None
+
+    @staticmethod
+    def locustfiles(users: tuple, load: Load | None) -> list[str]:
+        """The locustfiles a scenario runs: its users' and its load shape's."""
+        files = [u.file for u in users if isinstance(u, LocustUserRef)]
+        if load is not None and load.shape is not None:
+            files.append(load.shape.file)
+        return list(dict.fromkeys(files))

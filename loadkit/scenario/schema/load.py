@@ -230,7 +230,7 @@ class LoadSection(ReplaySection):
             self.err(path + ("shape",), f"expected FILE.py:ShapeClass of an existing file, got {ref!r}")
             return None
         try:
-            found = shape_classes(str(resolved))
+            found = shape_classes(str(resolved), getattr(self, "allowed_hosts", None))
         except ConfigError as exc:
             self.err(path + ("shape",), str(exc))
             return None

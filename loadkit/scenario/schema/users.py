@@ -19,6 +19,9 @@ _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][\w]*)(?:\.([\w-]+))?\}(?!\})")
 class UsersSection(Reader):
     """``target:`` and ``users:``: who sends which requests where, and with what credentials."""
 
+    #: the hosts a locustfile's top-level code may connect to while it is imported (``target.allowed_hosts``)
+    allowed_hosts: tuple[str, ...] = LOOPBACK
+
     def target(self, value: Any, path: Path) -> Target | None:
         d = self.mapping(value, path, {"host", "allowed_hosts", "headers", "auth"}, {"host"})
         if d is None or "host" not in d:
@@ -29,6 +32,7 @@ class UsersSection(Reader):
             self.err(path + ("allowed_hosts",), f"expected a list of host names, got {_kind(allowed_raw)}")
             allowed_raw = []
         allowed = tuple(h.lower() for h in allowed_raw)
+        self.allowed_hosts = allowed  # locustfiles imported from here on connect only to these
         reason = AllowList(allowed).url_problem(host) if host else "expected a URL"
         if not reason and ("?" in host or "#" in host):
             reason = ("expected scheme://host:port (and a base path at most): a query string or fragment does not "
@@ -113,7 +117,7 @@ class UsersSection(Reader):
         if resolved is None:
             self.err(path + ("locust",), f"Locust file {file!r} not found (beside the scenario, in a folder above it, or in the current directory)")
             return None
-        reason = locust_class_problem(str(resolved), cls)
+        reason = locust_class_problem(str(resolved), cls, self.allowed_hosts)
         if reason:
             self.err(path + ("locust",), reason)
             return None
