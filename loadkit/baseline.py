@@ -27,7 +27,7 @@ from .analysis.histogram import LogHistogram
 from .errors import ConfigError, ResultsError
 from .files import atomic_write
 from .runfolder import RunPaths, failed_mask, iso, read_json, read_samples
-from .scenario.checks import metric_key
+from .scenario.checks import metric_key, se_key
 from .status import Outcome
 
 __all__ = ["BaselineRun", "BaselineStore", "aggregates_from_summary", "record_from_run", "SCHEMA", "WINDOW_S"]
@@ -107,20 +107,36 @@ def _aggregates(raw: Any) -> dict[str, float]:
 
 
 def aggregates_from_summary(summary: dict) -> dict[str, float]:
-    """Flat ``{metric key: value}`` for a run, the form comparisons read (see :func:`loadkit.scenario.checks.metric_key`)."""
-    out: dict[str, float] = {}
+    """Flat ``{metric key: value}`` for a run, the form comparisons read (see :func:`loadkit.scenario.checks.metric_key`).
 
-    def add(stats: dict, endpoint: str | None) -> None:
-        out[metric_key(None, "error_rate", endpoint)] = float(stats["error_rate"])
-        out[metric_key(None, "rps", endpoint)] = float(stats["rps"])
+    Where the summary has its robust part (the checked window's slices with a disturbed generator set
+    aside), error rates, rates and quantiles come from there, with their within-run standard errors as
+    ``se:<key>``; min, mean and max always come from the whole window."""
+    out: dict[str, float] = {}
+    robust = summary.get("robust") or {}
+    robust_eps = robust.get("endpoints") or {}
+
+    def add(stats: dict, endpoint: str | None, kept: dict | None) -> None:
+        use = kept if kept and kept.get("total") else None
+        main = use or stats
+        out[metric_key(None, "error_rate", endpoint)] = float(main["error_rate"])
+        out[metric_key(None, "rps", endpoint)] = float(main["rps"])
         for stat, value in (stats.get("latency_ms") or {}).items():
             if stat in _LATENCY_STATS and value is not None:
                 out[metric_key(stat, "latency", endpoint)] = float(value)
+        if use is None:
+            return
+        for stat, value in (use.get("latency_ms") or {}).items():
+            out[metric_key(stat, "latency", endpoint)] = float(value)
+        for stat, se in (use.get("se_log") or {}).items():
+            out[se_key(metric_key(stat, "latency", endpoint))] = float(se)
+        n, rate = max(int(use["total"]), 1), int(use["failures"]) / max(int(use["total"]), 1)
+        out[se_key(metric_key(None, "error_rate", endpoint))] = math.sqrt(rate * (1 - rate) / n)  # binomial
 
     if summary.get("requests"):
-        add(summary["requests"], None)
+        add(summary["requests"], None, robust.get("requests"))
     for name, stats in (summary.get("endpoints") or {}).items():
-        add(stats, name)
+        add(stats, name, robust_eps.get(name))
     for name, m in (summary.get("metrics") or {}).items():
         for stat in ("mean", "p95", "max", "min", "per_request"):
             if isinstance(m, dict) and m.get(stat) is not None:

@@ -87,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("run_dir", type=Path)
     promote.add_argument("--force", action="store_true", help="accept an interrupted, aborted, errored or failed run")
     _baseline_options(promote)
+    rec = bsub.add_parser("record", help="start a baseline: run a scenario N times, spaced, promoting each run that may join")
+    rec.add_argument("scenario")
+    rec.add_argument("--runs", type=_number(1, 100, integer=True), default=5, help="runs to record (default: 5)")
+    rec.add_argument("--every", type=_number(0, 86_400), default=0.0, metavar="SECONDS",
+                     help="seconds from one run's start to the next, so the baseline sees the machine's drift "
+                          "(default: 0, back to back)")
+    _run_options(rec)
     listing = bsub.add_parser("list", help="scenarios and environments with baselines")
     _baseline_options(listing, env=False)
     show = bsub.add_parser("show", help="the runs in one baseline")
@@ -150,6 +157,8 @@ def _run_options(p: argparse.ArgumentParser, host: bool = True) -> None:
     _baseline_options(p)
     _publish_options(p)
     p.add_argument("--promote-on-pass", action="store_true", help="add the run to the baseline when it passes")
+    p.add_argument("--confirm", type=_number(0, 10, integer=True), default=0, metavar="N",
+                   help="when only baseline comparisons fail, rerun up to N times and judge the runs together")
     p.add_argument("--env-var", action="append", default=[], metavar="KEY=VALUE",
                    help="a configuration value recorded in the environment fingerprint (repeatable)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -254,9 +263,8 @@ def _workers_text(args: argparse.Namespace) -> str:
     return f" with workers ({', '.join(parts)})" if parts else ""
 
 
-def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, target_pid: int | None) -> int:
-    import gevent
-
+def _factory(scenario, args: argparse.Namespace, err: TextIO, target_pid: int | None):
+    """The baseline store and a maker of the run the flags describe (``rerun``: no promotion or CI files)."""
     from .baseline import BaselineStore
     from .run import LoadRun
     from .run.progress import render_bar, render_line
@@ -278,10 +286,30 @@ def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, targe
         pairs[key] = value
     store = BaselineStore(args.baselines, args.keep)
     store.folder(scenario.name, args.env)  # a bad --env is refused before the load
-    run = LoadRun(scenario, args.out, workers=args.workers, expect_workers=args.expect_workers,
-                  master_bind=args.master_bind, worker_start_timeout=args.worker_timeout, run_id=args.run_id, target_pid=target_pid,
-                  progress_interval=interval, baselines=store, environment=args.env, env_pairs=pairs,
-                  junit=args.junit, markdown=args.markdown, promote_on_pass=args.promote_on_pass, on_progress=show)
+
+    def make(rerun: bool = False) -> LoadRun:
+        return LoadRun(scenario, args.out, workers=args.workers, expect_workers=args.expect_workers,
+                       master_bind=args.master_bind, worker_start_timeout=args.worker_timeout,
+                       run_id=None if rerun else args.run_id, target_pid=target_pid, progress_interval=interval,
+                       baselines=store, environment=args.env, env_pairs=pairs, junit=None if rerun else args.junit,
+                       markdown=None if rerun else args.markdown,
+                       promote_on_pass=args.promote_on_pass and not rerun, on_progress=show)
+
+    return store, make
+
+
+def _execute(scenario, args: argparse.Namespace, out: TextIO, err: TextIO, target_pid: int | None) -> int:
+    import gevent
+
+    from .run.confirm import ConfirmedRun
+
+    tty = err.isatty()
+    _, make = _factory(scenario, args, err, target_pid)
+
+    def rerunning(i: int, outcome) -> None:
+        print(f"loadkit: only baseline comparisons failed; confirming with rerun {i} of {args.confirm}", file=err)
+
+    run = ConfirmedRun(make, args.confirm, rerunning) if args.confirm else make(False)
     print(f"loadkit {__version__}: running {scenario.name} against {strip_url(scenario.target.host)} "
           f"for {scenario.load.duration:g}s" + _workers_text(args), file=err)
     handlers = [gevent.signal_handler(sig, run.interrupt, f"interrupted by {sig.name}")
@@ -343,6 +371,8 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _cmd_baseline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .baseline import BaselineStore
 
+    if args.action == "record":
+        return _baseline_record(args, out, err)
     store = BaselineStore(args.baselines, args.keep)
     if args.action == "promote":
         from .verdict.promote import promote_run
@@ -370,6 +400,49 @@ def _cmd_baseline(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         store.remove(args.scenario, args.env, args.run_id)
         print(f"removed {args.run_id} from {args.scenario}/{args.env}", file=out)
     return EXIT_PASS
+
+
+def _baseline_record(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .run.record import record_baseline
+    from .scenario import load_scenario
+    from .verdict.compare import MIN_RUNS
+
+    scenario = load_scenario(args.scenario, overrides=args.set, host=args.host)
+    args.promote_on_pass = False  # record_baseline promotes, after judging each run against the runs it joins
+    store, make = _factory(scenario, args, err, args.target_pid)
+    store.check_writable(scenario.name, args.env)
+    interrupted: list[str] = []
+
+    def report(i: int, rec) -> None:
+        head = f"run {i} of {args.runs}: {rec.outcome.paths.root.name}"
+        print(f"{head}: promoted" if rec.promoted else f"{head}: not promoted: {rec.reason}", file=out)
+
+    import gevent
+
+    current: list = []
+
+    def tracked():
+        current[:] = [make(False)]
+        return current[0]
+
+    def stop(reason: str) -> None:
+        interrupted.append(reason)
+        if current:
+            current[0].interrupt(reason)
+
+    handlers = [gevent.signal_handler(sig, stop, f"interrupted by {sig.name}") for sig in (signal.SIGINT, signal.SIGTERM)]
+    try:
+        done = record_baseline(tracked, args.runs, args.every, store, args.env, on_run=report,
+                               stopped=lambda: bool(interrupted))
+    finally:
+        for h in handlers:
+            h.cancel()
+    have = len(store.runs(scenario.name, args.env))
+    print(f"baseline {scenario.name}/{args.env}: {have} run(s), {sum(r.promoted for r in done)} promoted now"
+          + ("" if have >= MIN_RUNS else f"; comparisons block from {MIN_RUNS} runs"), file=out)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_PASS if have >= MIN_RUNS else EXIT_FAIL
 
 
 def _cmd_target(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

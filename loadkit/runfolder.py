@@ -165,6 +165,7 @@ HEALTH_SCHEMA = pa.schema([
     ("host_cpu", pa.float64()),   # the whole machine busy, percent of all cores
     ("users", pa.int64()),        # users running
     ("inflight", pa.int64()),     # requests in flight at the end of the second
+    ("others", pa.float64()),     # CPU of processes neither loadkit's nor the target's, percent of all cores
 ])
 #: ``metrics.parquet``: long format, one row per (time, series) sample of a collector.
 METRICS_SCHEMA = pa.schema([("ts", pa.float64()), ("metric", pa.string()), ("labels", pa.string()),
@@ -261,4 +262,8 @@ def read_health(paths: RunPaths) -> Any:
     """``health.parquet`` as an Arrow table; empty (schema only) for runs recorded before it existed."""
     if not paths.health.exists():
         return HEALTH_SCHEMA.empty_table()
-    return read_table(paths.health, HEALTH_SCHEMA.names)
+    table = read_table(paths.health)
+    for field in HEALTH_SCHEMA:  # a column added since the run was recorded is unknown there: NaN / null
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(HEALTH_SCHEMA.names)

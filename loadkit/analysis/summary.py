@@ -268,7 +268,8 @@ class Robust:
         def stats(x: dict) -> RobustStats:
             lat = x.get("latency_ms") or {}
             return RobustStats(int(x["total"]), int(x["failures"]), float(x["rps"]), {k: float(v) for k, v in lat.items()},
-                               None, x.get("se_log_p95"))
+                               None, {k: float(v) for k, v in (x.get("se_log") or {}).items()},
+                               tuple(float(v) for v in x.get("grid") or ()))
 
         return cls(float(d["slice_s"]), tuple(d.get("excluded", ())), int(d["slices"]), stats(d["requests"]),
                    {str(k): stats(v) for k, v in d.get("endpoints", {}).items()}, tuple(d.get("rows", ())))

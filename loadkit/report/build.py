@@ -29,7 +29,7 @@ from .text import plain
 
 __all__ = ["ReportFiles", "write_report", "CHART_NAMES"]
 
-CHART_NAMES = ("latency", "rate", "errors", "metrics")
+CHART_NAMES = ("latency", "distribution", "rate", "errors", "metrics")
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,8 @@ def write_report(run_dir: Path, out: Path | None = None, baselines: BaselineStor
     out = Path(out) if out is not None else run_dir / "report.html"
     data = load_report_data(run_dir, baselines, environment)
     owner = out.name
-    pngs = {"latency": charts.latency_png(data, owner), "rate": charts.rate_png(data, owner),
+    pngs = {"latency": charts.latency_png(data, owner), "distribution": charts.distribution_png(data, owner),
+            "rate": charts.rate_png(data, owner),
             "errors": charts.errors_png(data, owner), "metrics": charts.metrics_png(data, owner)}
     written, left = [], []
     for name in CHART_NAMES:

@@ -23,8 +23,8 @@ import numpy as np
 from .data import MetricPanel, ReportData
 from .text import plain
 
-__all__ = ["latency_png", "rate_png", "errors_png", "metrics_png", "latency_figure", "rate_figure",
-           "errors_figure", "metrics_figure", "DPI", "PNG_OWNER_KEY"]
+__all__ = ["latency_png", "rate_png", "errors_png", "metrics_png", "distribution_png", "latency_figure", "rate_figure",
+           "errors_figure", "metrics_figure", "distribution_figure", "DPI", "PNG_OWNER_KEY"]
 
 DPI = 100
 #: The PNG text chunk naming the report a chart belongs to: only such files are ever replaced or removed.
@@ -107,6 +107,38 @@ def latency_figure(d: ReportData) -> Any | None:
     ax.set_ylim(bottom=0)
     ax.set_title(f"Latency of successful requests per {t.bin_s:g} s (by start time)")
     _legend(ax, loc="upper left", ncols=3)
+    return fig
+
+
+def distribution_png(d: ReportData, owner: str = "") -> bytes | None:
+    return _png(distribution_figure(d), owner)
+
+
+def distribution_figure(d: ReportData) -> Any | None:
+    """Each endpoint's latency by percentile (undisturbed slices of the checked window) over the baseline
+    runs' min-max band: a shift anywhere in the distribution shows, not only at the compared p95."""
+    panels = d.distributions
+    if not panels:
+        return None
+    fig = _figure((_SIZE[0], 2.6 * ((len(panels) + 1) // 2)))
+    for i, dist in enumerate(panels):
+        ax = fig.add_subplot((len(panels) + 1) // 2, 2, i + 1)
+        pct = dist.p  # probabilities: the logit axis spreads the tail (p99, p99.9) as far as the middle
+        if dist.low is not None and dist.high is not None:
+            ax.fill_between(pct, dist.low, dist.high, color="tab:blue", alpha=0.2,
+                            label=f"baseline, min-max of {dist.runs} run{'s' if dist.runs != 1 else ''}")
+            ax.plot(pct, dist.median, color="tab:blue", alpha=0.6, linestyle=":", label="baseline median")
+        ax.plot(pct, dist.current, color="tab:orange", marker=".", label="this run")
+        ax.set_xscale("logit")
+        ax.set_xlim(pct[0] * 0.9, 1 - (1 - pct[-1]) * 0.9)
+        ax.xaxis.set_major_formatter(lambda v, _pos: f"p{100 * v:g}")
+        ax.xaxis.set_minor_formatter(lambda v, _pos: "")
+        ax.set_yscale("log")
+        ax.set_title(_short(dist.name, 40), fontsize=9)
+        ax.set_ylabel("latency (ms)")
+        ax.grid(True, which="both", alpha=0.3)
+        if i == 0:
+            _legend(ax, loc="upper left")
     return fig
 
 

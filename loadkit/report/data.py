@@ -87,6 +87,44 @@ class MetricPanel:
 
 
 @dataclass(frozen=True, eq=False)
+class Distribution:
+    """One endpoint's latency distribution (the checked window's undisturbed slices) and the baseline runs'
+    at the same probabilities: min, median and max over the runs."""
+
+    name: str
+    p: np.ndarray
+    current: np.ndarray
+    low: np.ndarray | None = None
+    median: np.ndarray | None = None
+    high: np.ndarray | None = None
+    runs: int = 0
+
+
+def distributions(summary: Mapping[str, Any] | None, runs: Sequence[BaselineRun], top: int = 3) -> tuple[Distribution, ...]:
+    """All requests and the ``top`` busiest endpoints, each over its baseline band where the runs have it."""
+    from ..analysis.windows import GRID
+
+    robust = (summary or {}).get("robust") or {}
+    p = np.asarray(GRID)
+    chosen = [("all requests", "", robust.get("requests") or {})]
+    eps = sorted((robust.get("endpoints") or {}).items(), key=lambda kv: -int(kv[1].get("total") or 0))
+    chosen += [(key, key.split(" ", 1)[-1], stats) for key, stats in eps[:top]]
+    out = []
+    for label, hist_key, stats in chosen:
+        grid = stats.get("grid")
+        if not grid or len(grid) != p.size:
+            continue
+        hists = [r.histograms[hist_key] for r in runs if hist_key in r.histograms and r.histograms[hist_key].total]
+        if hists:
+            band = np.array([[h.quantile(float(q)) for q in GRID] for h in hists], dtype=float)
+            out.append(Distribution(label, p, np.asarray(grid, float), band.min(axis=0), np.median(band, axis=0),
+                                    band.max(axis=0), len(hists)))
+        else:
+            out.append(Distribution(label, p, np.asarray(grid, float)))
+    return tuple(out)
+
+
+@dataclass(frozen=True, eq=False)
 class RateSeries:
     x: np.ndarray
     intended: np.ndarray | None
@@ -114,6 +152,7 @@ class ReportData:
     span: float = 0.0  # seconds from the load's start to its end: every chart's x axis, so a hang shows
     truth: RunTruth = field(default_factory=RunTruth)
     not_charted: tuple[str, ...] = ()  # metrics left out of the chart, and why
+    distributions: tuple[Distribution, ...] = ()  # the latency distribution over the baseline runs' band
 
 
 # -- what a check looks at ---------------------------------------------------------------------------
@@ -493,4 +532,5 @@ def load_report_data(run_dir: Path, baselines: BaselineStore | None, environment
     rate, users = _rate(run_dir, manifest, t0, width, missing)
     metrics, not_charted = _metrics(run_dir, t0, width, verdict, missing)
     return ReportData(run_dir, manifest, summary, verdict, env, t0, window, timeline, band, tuple(runs), label,
-                      rate, users, metrics, tuple(missing), span, truth_of(summary, manifest), not_charted)
+                      rate, users, metrics, tuple(missing), span, truth_of(summary, manifest), not_charted,
+                      distributions(summary, runs))

@@ -295,6 +295,10 @@ def render_html(d: ReportData, charts: Mapping[str, bytes | None], generated: st
         body.append("<ul class=muted>" + "".join(f"<li>{_e(n)}</li>" for n in v["notes"]) + "</ul>")
     no_req = "No request was recorded." if t is None else "No request succeeded: no latency to show."
     body += ["<h2>Latency over time</h2>", _img(charts.get("latency"), "latency percentiles over time", no_req),
+             "<h2>Latency distribution against the baseline</h2>",
+             _img(charts.get("distribution"), "latency by percentile over the baseline runs' band",
+                  "No latency distribution (no successful request in the undisturbed slices, or a summary from "
+                  "before slices)."),
              "<h2>Request rate over time</h2>", _img(charts.get("rate"), "requests started and completed over time",
                                                      "No request was recorded."),
              "<h2>Errors over time</h2>", _img(charts.get("errors"), "errors over time by type",

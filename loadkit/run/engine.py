@@ -20,8 +20,9 @@ import locust  # noqa: F401  (imported first: Locust applies gevent's monkey pat
 
 import contextlib
 import logging
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import gevent
@@ -35,7 +36,7 @@ from ..scenario.model import LocustUserRef, Scenario
 from .capture import SampleBuffer, attach_recorder
 from .exceptions import ExceptionLog
 from .guard import Guard
-from .health import HealthMonitor
+from .health import HealthMonitor, Ours
 from .openmodel import Schedule
 from .shapes import StagesShape
 from .users import Share, build_open_user, build_user_classes, open_mix
@@ -247,7 +248,7 @@ class LocalEngine:
 
     def __init__(self, scenario: Scenario, on_batch: Callable[[pa.RecordBatch], None], guard: Guard, seed: int,
                  redactor: Redactor, on_health: Callable[[tuple], None] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, targets: Sequence[int] = ()):
         self.scenario, self.on_batch, self.guard, self.clock = scenario, on_batch, guard, clock
         self._scope = listener_scope(locust.events, scenario_locustfiles(scenario))
         self._scope.__enter__()
@@ -260,7 +261,7 @@ class LocalEngine:
             self.exceptions = ExceptionLog(redactor)
             self.exceptions.attach(self.env.events)
             self.health = HealthMonitor("local", lambda: self.runner.user_count, lambda: len(guard.inflight),
-                                        on_health, clock)
+                                        on_health, clock, Ours(os.getpid(), targets))
             self.hook_errors.__enter__()
             fire_init(self.env)
             self._init_problem = self.hook_errors.reason(when=" in init, where locust -f stops with exit code 1")

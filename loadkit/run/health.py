@@ -4,20 +4,24 @@ A measurement is only as good as its instrument. A generator short of CPU (or a 
 the cores) starts requests late and times them late; latencies and rates then describe the
 machine, not the target. Every second this records, for the generator process: its CPU (percent
 of one core, threads included), the worst lag of a 10 ms timer on its event loop, the CPU the
-hypervisor stole and the whole machine's busy share (from ``/proc/stat``), the users running and
-the requests in flight. The verdict and the capacity fit read these rows (``health.parquet``).
+hypervisor stole and the whole machine's busy share (from ``/proc/stat``), the users running, the
+requests in flight, and the CPU used by **others**: the machine's busy share less what loadkit's own
+processes (this one, its local workers) and the target (``--target-pid``, a ``process`` metric's
+``pid``) used. A neighbour shows there, whatever the load loadkit itself puts on the machine; the
+machine's busy share alone cannot tell a neighbour from a busy target on the same host. The verdict
+and the capacity fit read these rows (``health.parquet``).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
 
-__all__ = ["HealthMonitor", "host_times", "write_health", "disturbed_seconds"]
+__all__ = ["HealthMonitor", "Ours", "host_times", "write_health", "disturbed_seconds"]
 
 _TICK_S = 0.01
 
@@ -38,15 +42,62 @@ def host_times() -> tuple[float, float, float] | None:
     return total - idle - steal, steal, total
 
 
+class Ours:
+    """CPU seconds used so far by loadkit's processes and the target: ``root`` (this process, or a worker's
+    master), the children of ``root`` that are loadkit workers (started with ``--parent-pid``), and
+    ``targets``. Processes that are gone count no more; their last second shows as others' (at most)."""
+
+    def __init__(self, root: int, targets: Sequence[int] = ()):
+        self.root, self.targets = root, tuple(int(p) for p in targets if p)
+        self._workers: tuple[int, ...] = ()
+        self._looked = -1e9
+
+    def pids(self) -> tuple[int, ...]:
+        import psutil
+
+        now = time.monotonic()
+        if now - self._looked > 5.0:  # workers start once; look for them now and then, not every second
+            self._looked = now
+            try:
+                kids = psutil.Process(self.root).children()
+                self._workers = tuple(k.pid for k in kids if _is_worker(k))
+            except psutil.Error:
+                self._workers = ()
+        return (self.root, *self._workers, *self.targets)
+
+    def cpu_seconds(self) -> float:
+        import psutil
+
+        total = 0.0
+        for pid in dict.fromkeys(self.pids()):
+            try:
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                continue
+        return total
+
+
+def _is_worker(proc: Any) -> bool:
+    import psutil
+
+    try:
+        return "--parent-pid" in proc.cmdline()
+    except psutil.Error:
+        return False
+
+
 class HealthMonitor:
     """A greenlet sampling the generator's health; ``rows`` holds one tuple per second.
 
-    Row: (ts, worker, cpu %, lag ms, steal %, host cpu %, users, inflight).
+    Row: (ts, worker, cpu %, lag ms, steal %, host cpu %, users, inflight, others' cpu %).
     """
 
     def __init__(self, worker: str, users: Callable[[], int], inflight: Callable[[], int],
-                 on_row: Callable[[tuple], None] | None = None, clock: Callable[[], float] = time.time):
+                 on_row: Callable[[tuple], None] | None = None, clock: Callable[[], float] = time.time,
+                 ours: Ours | None = None):
         self.worker, self.users, self.inflight, self.on_row, self.clock = worker, users, inflight, on_row, clock
+        self.ours = ours or Ours(os.getpid())
         self.rows: list[tuple] = []
         self._greenlet: Any = None
 
@@ -58,8 +109,16 @@ class HealthMonitor:
             self._greenlet.kill(block=True)
             self._greenlet = None
 
+    def _ours(self) -> float:
+        """Read in a native thread: psutil's reads of /proc must not hold up the event loop being measured."""
+        try:
+            return float(gevent.get_hub().threadpool.apply(self.ours.cpu_seconds))
+        except Exception:  # noqa: BLE001 - unknown: others' share is then not measured
+            return float("nan")
+
     def _loop(self) -> None:
-        cpu0, host0, t0 = _cpu(), host_times(), time.perf_counter()
+        cpu0, host0, t0, ours0 = _cpu(), host_times(), time.perf_counter(), self._ours()
+        ncpu = os.cpu_count() or 1
         lag = 0.0
         next_second = t0 + 1.0
         while True:
@@ -69,18 +128,20 @@ class HealthMonitor:
             lag = max(lag, (now - before - _TICK_S) * 1000.0)
             if now < next_second:
                 continue
-            cpu1, host1 = _cpu(), host_times()
+            cpu1, host1, ours1 = _cpu(), host_times(), self._ours()
             wall = now - t0
             cpu = 100.0 * (cpu1 - cpu0) / wall if wall > 0 else 0.0
-            steal = busy = float("nan")
+            steal = busy = others = float("nan")
             if host0 is not None and host1 is not None and host1[2] > host0[2]:
                 span = host1[2] - host0[2]
                 busy, steal = 100.0 * (host1[0] - host0[0]) / span, 100.0 * (host1[1] - host0[1]) / span
-            row = (self.clock(), self.worker, cpu, lag, steal, busy, int(self.users()), int(self.inflight()))
+                if wall > 0 and ours1 == ours1 and ours0 == ours0:
+                    others = max(0.0, busy - 100.0 * (ours1 - ours0) / (wall * ncpu))
+            row = (self.clock(), self.worker, cpu, lag, steal, busy, int(self.users()), int(self.inflight()), others)
             self.rows.append(row)
             if self.on_row is not None:
                 self.on_row(row)
-            cpu0, host0, t0, lag = cpu1, host1, now, 0.0
+            cpu0, host0, t0, ours0, lag = cpu1, host1, now, ours1, 0.0
             next_second = now + 1.0
 
 
@@ -103,11 +164,12 @@ def write_health(path, rows: list[tuple]) -> None:
 def disturbed_seconds(rows: list[tuple]) -> list[float]:
     """End times of the seconds in which a generator was disturbed: its event loop late, CPU stolen, or the
     whole machine saturated (any worker's second counts)."""
-    from ..analysis.windows import DISTURBED_HOST, DISTURBED_LAG_MS, DISTURBED_STEAL
+    from ..analysis.windows import DISTURBED_HOST, DISTURBED_LAG_MS, DISTURBED_OTHERS, DISTURBED_STEAL
 
     out = []
-    for ts, _worker, _cpu, lag, steal, host, *_ in rows:
-        if lag >= DISTURBED_LAG_MS or (steal == steal and steal >= DISTURBED_STEAL) or (
-                host == host and host >= DISTURBED_HOST):
+    for ts, _worker, _cpu, lag, steal, host, *rest in rows:
+        others = rest[2] if len(rest) > 2 and rest[2] is not None else float("nan")
+        crowded = others >= DISTURBED_OTHERS if others == others else (host == host and host >= DISTURBED_HOST)
+        if lag >= DISTURBED_LAG_MS or (steal == steal and steal >= DISTURBED_STEAL) or crowded:
             out.append(float(ts))
     return sorted(out)

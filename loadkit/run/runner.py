@@ -215,7 +215,14 @@ class LoadRun:
                                 o.worker_start_timeout, self.clock, on_health=self._health.append,
                                 remote=o.expect_workers, bind=o.master_bind)
         return LocalEngine(self.scenario, self._on_batch, guard, self.seed, self.redact,
-                           on_health=self._health.append, clock=self.clock)
+                           on_health=self._health.append, clock=self.clock, targets=self._target_pids())
+
+    def _target_pids(self) -> tuple[int, ...]:
+        """The target's processes where they are known: their CPU is the target's, not a neighbour's."""
+        pids = [self.options.target_pid] if self.options.target_pid else []
+        pids += [int(m.options["pid"]) for m in self.scenario.metrics
+                 if m.source == "process" and isinstance(m.options.get("pid"), int)]
+        return tuple(pids)
 
     def _execute(self, manifest: dict, started: float, guard: Guard) -> RunOutcome:
         o = self.options

@@ -40,7 +40,7 @@ from .capture import SampleBuffer, attach_recorder
 from .engine import SPAWN_TIMEOUT_S, build_environment, fire_init, listener_scope
 from .exceptions import ExceptionLog
 from .guard import Guard, activated
-from .health import HealthMonitor
+from .health import HealthMonitor, Ours
 from .users import Share, user_timeouts
 
 __all__ = ["WorkerShipper", "MasterReceiver", "MasterEngine", "run_worker", "encode", "decode"]
@@ -431,8 +431,11 @@ def run_worker(scenario: Scenario, master: str, parent_pid: int | None, max_seco
         runner.send_message(HELLO, {**identity(scenario), "address": _source_address(host, int(port)),
                                     "pid": os.getpid()})
         shipper = WorkerShipper(env, guard, redactor)
+        targets = [int(m.options["pid"]) for m in scenario.metrics
+                   if m.source == "process" and isinstance(m.options.get("pid"), int)]
         monitor = HealthMonitor(runner.client_id, lambda: runner.user_count, lambda: len(guard.inflight),
-                                lambda row: setattr(shipper, "health", row))
+                                lambda row: setattr(shipper, "health", row),
+                                ours=Ours(parent_pid or os.getpid(), targets))
         monitor.start()
         fire_init(env)
         gevent.signal_handler(signal.SIGTERM, runner.quit)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 
 from ..units import format_value, parse_latency_ms, parse_percent
 
-__all__ = ["Check", "CompareCheck", "parse_check", "parse_compare", "metric_key", "OPERATORS", "LATENCY_STATS",
+__all__ = ["Check", "CompareCheck", "parse_check", "parse_compare", "metric_key", "se_key", "SE_PREFIX", "OPERATORS", "LATENCY_STATS",
            "METRIC_STATS", "SUMMARY_FIELDS"]
 
 #: Latency statistics, and the quantile of each percentile (None: not a quantile). ``median`` and ``avg``
@@ -236,6 +236,16 @@ def parse_compare(text: str) -> CompareCheck:
 
 def _ep(value: str | None) -> str | None:
     return value.strip() if value else None
+
+
+#: Aggregates named ``se:<key>`` carry the within-run standard error of ``<key>`` (log scale for
+#: latencies and rates, a fraction for error rates).
+SE_PREFIX = "se:"
+
+
+def se_key(key: str) -> str:
+    """The aggregate holding the within-run standard error of ``key``."""
+    return SE_PREFIX + key
 
 
 def metric_key(stat: str | None, metric: str, endpoint: str | None) -> str:

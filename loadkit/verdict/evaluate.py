@@ -19,7 +19,7 @@ from ..baseline import aggregates_from_summary
 from ..fingerprint import Change, drift
 from ..scenario.checks import Check, CompareCheck
 from ..status import Outcome, RunStatus
-from .compare import Comparison, compare_all
+from .compare import Comparison, combine, compare_all
 from .truth import builtin_checks
 
 __all__ = ["CheckResult", "Verdict", "RunFacts", "BaselineView", "evaluate", "judge"]
@@ -159,8 +159,9 @@ def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str
     exception in user code or a refused host can never be PASS. Comparisons with the baseline
     count like checks, except NODATA for want of a baseline, which is reported but does not block.
     """
+    comparing = any(c.blocking for c in comparisons)
     builtins = tuple(CheckResult(name, None, None, status, reason, "built-in") for name, status, reason in
-                     builtin_checks(summary, list(exceptions), dict(refused or {}), generator)) \
+                     builtin_checks(summary, list(exceptions), dict(refused or {}), generator, comparing)) \
         if summary is not None and summary.run_total else ()
     results = tuple(judge_check(c, summary, metrics, missing) for c in checks) if summary is not None else ()
     comps, drift_t, notes_t = tuple(comparisons), tuple(drift), tuple(notes)
@@ -203,17 +204,29 @@ def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str
     return verdict(Outcome.PASS, f"all {len(decided)} checks passed")
 
 
+def _aggregates(facts: RunFacts) -> dict[str, float]:
+    assert facts.summary is not None
+    return aggregates_from_summary({**facts.summary.to_json(), "metrics": facts.metrics})
+
+
 def judge(facts: RunFacts, checks: tuple[Check, ...], compare: tuple[CompareCheck, ...],
-          baseline: BaselineView | None) -> Verdict:
-    """The verdict of a run: its checks, its comparison with the baseline runs, its configuration drift."""
+          baseline: BaselineView | None, also: Sequence[RunFacts] = ()) -> Verdict:
+    """The verdict of a run: its checks, its comparison with the baseline runs, its configuration drift.
+
+    ``also``: reruns of the same scenario (``--confirm``) whose values are combined with this run's for
+    the comparisons; the run's own checks are judged on the run alone."""
     notes = list(facts.warnings)
     comparisons: list[Comparison] = []
     changes: list[Change] = []
     summary = facts.summary
     if summary is not None and (compare or baseline is not None):
         base = baseline or BaselineView("")
-        current = aggregates_from_summary({**summary.to_json(), "metrics": facts.metrics})
-        comparisons = compare_all(compare, current, list(base.aggregates), sorted(summary.endpoints))
+        extra = [f for f in also if f.summary is not None]
+        current = combine([_aggregates(facts), *map(_aggregates, extra)]) if extra else _aggregates(facts)
+        comparisons = compare_all(compare, current, list(base.aggregates), sorted(summary.endpoints), 1 + len(extra))
+        if extra:
+            notes.append(f"comparisons over {1 + len(extra)} runs combined (--confirm): {facts.run_id}, "
+                         + ", ".join(f.run_id for f in extra))
         if compare:
             notes.append(f"baseline {base.label}: {len(base.run_ids)} run(s)"
                          + (f", latest {base.run_ids[-1]}" if base.run_ids else ""))

@@ -60,11 +60,12 @@ def baseline_view(store: BaselineStore, scenario: str, environment: str, exclude
 
 
 def judge_run(run_dir: Path, checks: tuple[Check, ...], compare: tuple[CompareCheck, ...],
-              store: BaselineStore | None, environment: str) -> Verdict:
-    """Read the run, judge it against the baseline in ``store`` (if any), write ``verdict.json``."""
+              store: BaselineStore | None, environment: str, also: tuple[Path, ...] = ()) -> Verdict:
+    """Read the run, judge it against the baseline in ``store`` (if any), write ``verdict.json``; ``also``:
+    reruns (``--confirm``) whose values are combined with this run's for the comparisons."""
     facts = read_facts(run_dir)
     manifest = read_json(RunPaths(Path(run_dir)).manifest)
     view = None if store is None else baseline_view(store, manifest["scenario"]["name"], environment, facts.run_id)
-    verdict = judge(facts, checks, compare, view)
+    verdict = judge(facts, checks, compare, view, tuple(read_facts(p) for p in also))
     write_json(RunPaths(Path(run_dir)).verdict, verdict.to_json())
     return verdict

@@ -11,19 +11,26 @@ scenario's own checks (so JUnit, Markdown and the report list them):
   concurrency) is a FAIL of the target.
 * **exceptions**: user code raised; the load was not the one the scenario describes.
 * **hosts**: requests were refused because their host is not in ``allowed_hosts``.
+* **measurement** (runs compared with a baseline): more than half of the checked window's slices
+  had a disturbed generator (its event loop late, CPU stolen, the machine saturated), so what is
+  left is too little to compare with: ERROR "measurement disturbed", rerun. Fewer disturbed
+  slices are set aside and the comparison uses the rest (:mod:`loadkit.analysis.windows`).
 """
 
 from __future__ import annotations
 
 from ..analysis.health import SATURATED_CPU, GeneratorHealth
 from ..analysis.summary import LATE_S, OpenModelSummary, Summary
+from ..analysis.windows import DISTURBED_LAG_MS, DISTURBED_OTHERS, DISTURBED_STEAL
 from ..status import Outcome
 from ..units import format_value
 
-__all__ = ["BuiltIn", "builtin_checks", "LATE_SHARE"]
+__all__ = ["BuiltIn", "builtin_checks", "LATE_SHARE", "DISTURBED_SHARE"]
 
 #: More late or never-started requests than this share of the schedule means the planned load was not applied.
 LATE_SHARE = 0.02
+#: More disturbed slices than this share of the checked window: too little undisturbed time to compare.
+DISTURBED_SHARE = 0.5
 
 
 class BuiltIn:
@@ -33,6 +40,7 @@ class BuiltIn:
     SCHEDULE = "open-model schedule kept"
     EXCEPTIONS = "no uncaught exception in user code"
     HOSTS = "only allowed hosts"
+    MEASUREMENT = "measurement undisturbed"
 
 
 def _stall(summary: Summary) -> tuple[Outcome, str]:
@@ -89,13 +97,36 @@ def _hosts(refused: dict[str, int]) -> tuple[Outcome, str]:
                           f"target.allowed_hosts: {hosts}")
 
 
+def _measurement(summary: Summary, gen: GeneratorHealth | None) -> tuple[Outcome, str]:
+    robust = summary.robust
+    if robust is None:
+        return Outcome.PASS, "no slices recorded (a summary from before slices): the whole window is compared"
+    bad, n, width = len(robust.excluded), robust.slices, robust.width
+    if robust.disturbed_share <= DISTURBED_SHARE and robust.requests.total:
+        kept = f"{n - bad} of {n} slices of {width:g} s compared"
+        return Outcome.PASS, kept + (f"; {bad} with a disturbed generator set aside" if bad else "")
+    seen = ""
+    if gen is not None and gen.known:
+        seen = (f" (event-loop lag up to {gen.lag_max_ms or 0:.0f} ms, CPU steal {gen.steal_mean or 0:.1f}%, "
+                f"machine {gen.host_cpu_mean or 0:.0f}% busy on average)")
+    return Outcome.ERROR, (
+        f"measurement disturbed: the load generator was disturbed in {bad} of {n} slices of {width:g} s{seen} "
+        f"(its event loop {DISTURBED_LAG_MS:g} ms late, {DISTURBED_STEAL:g}% of the CPU stolen, or other "
+        f"processes using {DISTURBED_OTHERS:g}% of all cores), so the latencies are the machine's, not the "
+        "target's; rerun when the "
+        "machine is quieter or give the generator its own core")
+
+
 def builtin_checks(summary: Summary, exceptions: list[dict], refused: dict[str, int],
-                   generator: GeneratorHealth | None) -> list[tuple[str, Outcome, str]]:
-    """(name, outcome, reason) of every built-in check that applies to this run."""
+                   generator: GeneratorHealth | None, comparing: bool = False) -> list[tuple[str, Outcome, str]]:
+    """(name, outcome, reason) of every built-in check that applies to this run; ``comparing``: the run is
+    judged against baseline runs, so its measurement must be undisturbed."""
     out = [(BuiltIn.STALL, *_stall(summary))]
     if summary.open_model is not None:
         out.append((BuiltIn.SCHEDULE, *_schedule(summary.open_model, generator)))
     out.append((BuiltIn.EXCEPTIONS, *_exceptions(exceptions)))
     if refused:
         out.append((BuiltIn.HOSTS, *_hosts(refused)))
+    if comparing:
+        out.append((BuiltIn.MEASUREMENT, *_measurement(summary, generator)))
     return out

@@ -118,6 +118,16 @@ def test_server_going_away_mid_run_is_missing():
     c.stop(time.time())
 
 
+def _wait_until_gone(db: str, pid: int, timeout: float = 10.0) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(db, autocommit=True) as conn:
+        while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+            assert time.monotonic() < deadline, f"backend {pid} still there after {timeout} s"
+            time.sleep(0.02)
+
+
 def test_a_short_last_read_is_merged_with_the_one_before(db):
     """Database counters spiked like CPU on a last read right after a sample: now merged, nothing lost."""
     import psycopg
@@ -132,9 +142,11 @@ def test_a_short_last_read_is_merged_with_the_one_before(db):
             conn.execute("INSERT INTO m VALUES (%s)", (i,))
     time.sleep(max(0.0, t0 + 1.0 - time.time()))
     rows += c.sample(time.time())
-    with psycopg.connect(db, autocommit=True) as conn:  # closed: its counters are published at once
+    with psycopg.connect(db, autocommit=True) as conn:  # closed: its counters are published when it exits
         for i in range(10):
             conn.execute("INSERT INTO m VALUES (%s)", (i,))
+        backend = conn.info.backend_pid
+    _wait_until_gone(db, backend)  # the server process exits a moment after the client hangs up
     final = c.stop(time.time())
     rows = [r for r in rows if getattr(c, "superseded", {}).get((r[1], r[2])) != r[0]] + final
     assert c.missing is None
