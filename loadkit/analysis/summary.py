@@ -637,8 +637,9 @@ def _dict(col: Any) -> pa.DictionaryArray:
 
 def summarize(ts: np.ndarray, endpoint: np.ndarray, latency_ms: np.ndarray, error: np.ndarray,
               window_start: float, window_end: float, top_errors: int = 20, method: np.ndarray | None = None,
-              run: tuple[float, float] | None = None) -> Summary:
-    """Statistics of requests given as arrays (``error`` None for a success): the builder on one batch."""
+              run: tuple[float, float] | None = None, disturbed: Sequence[float] = ()) -> Summary:
+    """Statistics of requests given as arrays (``error`` None for a success): the builder on one batch;
+    ``disturbed``: the end times of the seconds in which the generator was disturbed."""
     n = len(ts)
     table = pa.table({
         "ts": pa.array(np.asarray(ts, dtype=float)),
@@ -649,6 +650,6 @@ def summarize(ts: np.ndarray, endpoint: np.ndarray, latency_ms: np.ndarray, erro
     })
     b = SummaryBuilder((window_start, window_end), run or (min(window_start, float(np.min(ts)) if n else window_start),
                                                            max(window_end, float(np.max(ts)) if n else window_end)),
-                       top_errors=top_errors)
+                       top_errors=top_errors, disturbed=disturbed)
     b.add(table)
     return b.result()

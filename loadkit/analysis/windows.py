@@ -21,18 +21,21 @@ import numpy as np
 from .sketch import NBINS, LogBins
 
 __all__ = ["SliceBins", "RobustStats", "order_statistic_se", "GRID", "slice_width", "MIN_SLICE_S", "MAX_SLICES", "DISTURBED_LAG_MS",
-           "DISTURBED_STEAL", "DISTURBED_HOST", "DISTURBED_OTHERS"]
+           "DISTURBED_STEAL", "DISTURBED_HOST", "DISTURBED_OTHERS",
+           "DISTURBED_BUSY"]
 
 MIN_SLICE_S = 1.0
 MAX_SLICES = 30
 #: A second is disturbed when the generator's 10 ms timer ran this late, this share of CPU was stolen by
-#: the hypervisor, or others (processes that are neither loadkit's nor the target's) used this share of all
-#: cores: a neighbour that takes the target's or the generator's CPU. Steal is set high: on a shared VM it
-#: is often 5-30 % all day, and a condition that never ends is one the baseline shares, not a disturbance.
-#: DISTURBED_HOST (the whole machine this busy) stands in for others where they were not recorded.
+#: the hypervisor, or the machine was short of CPU because of others: processes that are neither loadkit's
+#: nor the target's used DISTURBED_OTHERS of all cores while the machine was DISTURBED_BUSY busy (with
+#: headroom left, a neighbour takes nobody's CPU). Steal is set high: on a shared VM it is often 5-30 % all
+#: day, and a condition that never ends is one the baseline shares, not a disturbance. DISTURBED_HOST (the
+#: whole machine this busy) stands in where others were not recorded (runs from before loadkit did).
 DISTURBED_LAG_MS = 25.0
 DISTURBED_STEAL = 25.0
 DISTURBED_OTHERS = 30.0
+DISTURBED_BUSY = 85.0
 DISTURBED_HOST = 95.0
 
 def slice_width(seconds: float) -> float:

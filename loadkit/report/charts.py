@@ -134,6 +134,11 @@ def distribution_figure(d: ReportData) -> Any | None:
         ax.xaxis.set_major_formatter(lambda v, _pos: f"p{100 * v:g}")
         ax.xaxis.set_minor_formatter(lambda v, _pos: "")
         ax.set_yscale("log")
+        from matplotlib.ticker import LogLocator
+
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(lambda v, _pos: f"{v:g}")  # plain numbers: math text is off in reports
+        ax.yaxis.set_minor_formatter(lambda v, _pos: "")
         ax.set_title(_short(dist.name, 40), fontsize=9)
         ax.set_ylabel("latency (ms)")
         ax.grid(True, which="both", alpha=0.3)

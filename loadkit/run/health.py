@@ -164,12 +164,15 @@ def write_health(path, rows: list[tuple]) -> None:
 def disturbed_seconds(rows: list[tuple]) -> list[float]:
     """End times of the seconds in which a generator was disturbed: its event loop late, CPU stolen, or the
     whole machine saturated (any worker's second counts)."""
-    from ..analysis.windows import DISTURBED_HOST, DISTURBED_LAG_MS, DISTURBED_OTHERS, DISTURBED_STEAL
+    from ..analysis.windows import DISTURBED_BUSY, DISTURBED_HOST, DISTURBED_LAG_MS, DISTURBED_OTHERS, DISTURBED_STEAL
 
     out = []
     for ts, _worker, _cpu, lag, steal, host, *rest in rows:
         others = rest[2] if len(rest) > 2 and rest[2] is not None else float("nan")
-        crowded = others >= DISTURBED_OTHERS if others == others else (host == host and host >= DISTURBED_HOST)
+        if others == others:  # a neighbour counts when it leaves the machine short of CPU
+            crowded = others >= DISTURBED_OTHERS and host >= DISTURBED_BUSY
+        else:
+            crowded = host == host and host >= DISTURBED_HOST
         if lag >= DISTURBED_LAG_MS or (steal == steal and steal >= DISTURBED_STEAL) or crowded:
             out.append(float(ts))
     return sorted(out)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ..analysis.health import SATURATED_CPU, GeneratorHealth
 from ..analysis.summary import LATE_S, OpenModelSummary, Summary
-from ..analysis.windows import DISTURBED_LAG_MS, DISTURBED_OTHERS, DISTURBED_STEAL
+from ..analysis.windows import DISTURBED_BUSY, DISTURBED_LAG_MS, DISTURBED_OTHERS, DISTURBED_STEAL
 from ..status import Outcome
 from ..units import format_value
 
@@ -40,7 +40,7 @@ class BuiltIn:
     SCHEDULE = "open-model schedule kept"
     EXCEPTIONS = "no uncaught exception in user code"
     HOSTS = "only allowed hosts"
-    MEASUREMENT = "measurement undisturbed"
+    MEASUREMENT = "measurement"
 
 
 def _stall(summary: Summary) -> tuple[Outcome, str]:
@@ -107,14 +107,13 @@ def _measurement(summary: Summary, gen: GeneratorHealth | None) -> tuple[Outcome
         return Outcome.PASS, kept + (f"; {bad} with a disturbed generator set aside" if bad else "")
     seen = ""
     if gen is not None and gen.known:
-        seen = (f" (event-loop lag up to {gen.lag_max_ms or 0:.0f} ms, CPU steal {gen.steal_mean or 0:.1f}%, "
+        seen = (f" (event-loop lag up to {gen.lag_max_ms or 0:.0f} ms, steal {gen.steal_mean or 0:.1f}%, "
                 f"machine {gen.host_cpu_mean or 0:.0f}% busy on average)")
     return Outcome.ERROR, (
-        f"measurement disturbed: the load generator was disturbed in {bad} of {n} slices of {width:g} s{seen} "
-        f"(its event loop {DISTURBED_LAG_MS:g} ms late, {DISTURBED_STEAL:g}% of the CPU stolen, or other "
-        f"processes using {DISTURBED_OTHERS:g}% of all cores), so the latencies are the machine's, not the "
-        "target's; rerun when the "
-        "machine is quieter or give the generator its own core")
+        f"disturbed in {bad} of {n} slices of {width:g} s{seen}: the generator's event loop ran "
+        f"{DISTURBED_LAG_MS:g} ms late, {DISTURBED_STEAL:g}% of the CPU was stolen, or other processes used "
+        f"{DISTURBED_OTHERS:g}% of all cores while the machine was {DISTURBED_BUSY:g}% busy, so the latencies are "
+        "the machine's, not the target's; rerun when the machine is quieter, or give the generator its own core")
 
 
 def builtin_checks(summary: Summary, exceptions: list[dict], refused: dict[str, int],

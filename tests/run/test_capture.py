@@ -61,3 +61,34 @@ def test_progress_renderings():
     bar = render_bar(p)
     assert bar.startswith("\r[#########---------------]") and "p95    87ms" in bar
     assert "p95=-" in render_line(Progress(0.5, 30, 0, 0.0, None, 0, 0))
+
+
+def test_a_recorded_failed_request_holds_no_exception_object():
+    """Issue 14: the buffer kept each failure's live exception (with its traceback, frames and response, in a
+    reference cycle through Locust's ``resp.error``) until ``take()``, and full collections stalled the load."""
+    import gc
+    import weakref
+
+    class Failure(Exception):
+        pass
+
+    buffer = SampleBuffer()
+    resp = Resp(500)
+
+    def fail():
+        try:
+            raise Failure("HTTP 500: server error")
+        except Failure as exc:
+            resp.error = exc  # the cycle Locust makes: the response holds its error, the error its frames
+            buffer.on_request(request_type="GET", name="x", response_time=1.0, response_length=0, response=resp,
+                              exception=exc, start_time=1000.0)
+            return weakref.ref(exc)
+
+    gone = fail()
+    del resp.error
+    assert gone() is None, "the buffer still references the exception"  # freed at once: no collection needed
+    gc.collect()
+    assert not any(isinstance(o, Failure) for o in gc.get_objects())
+    batch = buffer.take()
+    assert batch.column("error").to_pylist() == ["Failure('HTTP 500: server error')"] or \
+        "HTTP 500: server error" in batch.column("error").to_pylist()[0]
