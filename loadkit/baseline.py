@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from .analysis.histogram import LogHistogram
+from .analysis.sketch import LogBins
 from .errors import ConfigError, ResultsError
 from .files import atomic_write
-from .runfolder import RunPaths, failed_mask, iso, read_json, read_samples
+from .runfolder import RunPaths, failed_mask, iso, iter_samples, read_json
 from .scenario.checks import metric_key, se_key
 from .status import Outcome
 
@@ -144,52 +145,76 @@ def aggregates_from_summary(summary: dict) -> dict[str, float]:
     return out
 
 
-def _windows(ts: np.ndarray, lat: np.ndarray, failed: np.ndarray, start: float, end: float) -> tuple[dict, ...]:
-    out = []
-    t = start
-    while t < end:
-        inside = (ts >= t) & (ts < t + WINDOW_S)
-        ok = lat[inside & ~failed]
-        n = int(inside.sum())
-        span = min(WINDOW_S, end - t)
-        row: dict[str, Any] = {"offset_s": round(t - start, 3), "requests": n, "rps": round(n / span, 3) if span else 0.0,
-                               "error_rate": round(float(failed[inside].sum()) / n, 6) if n else None}
-        for name, q in (("p50", 50), ("p95", 95), ("p99", 99)):
-            row[name] = round(float(np.percentile(ok, q)), 3) if ok.size else None
-        out.append(row)
-        t += WINDOW_S
-    return tuple(out)
+class _Windows:
+    """10 s window aggregates of the checked window, added one batch of samples at a time (flat memory)."""
+
+    def __init__(self, start: float, end: float):
+        self.start, self.end = start, end
+        self.n = max(0, math.ceil((end - start) / WINDOW_S - 1e-9))
+        self.requests = np.zeros(self.n, np.int64)
+        self.failures = np.zeros(self.n, np.int64)
+        self.bins: list[LogBins] = [LogBins() for _ in range(self.n)]
+
+    def add(self, ts: np.ndarray, lat: np.ndarray, failed: np.ndarray) -> None:
+        inside = (ts >= self.start) & (ts < self.end)
+        if not self.n or not inside.any():
+            return
+        w = np.minimum(((ts[inside] - self.start) // WINDOW_S).astype(np.int64), self.n - 1)
+        f = failed[inside]
+        self.requests += np.bincount(w, minlength=self.n)
+        self.failures += np.bincount(w[f], minlength=self.n)
+        ok_w, ok_lat = w[~f], lat[inside][~f]
+        for i in np.unique(ok_w):
+            self.bins[i].add(ok_lat[ok_w == i])
+
+    def rows(self) -> tuple[dict, ...]:
+        out = []
+        for i in range(self.n):
+            t = self.start + i * WINDOW_S
+            n, span = int(self.requests[i]), min(WINDOW_S, self.end - t)
+            b = self.bins[i]
+            q = b.quantiles((0.5, 0.95, 0.99)) if b.total else [None, None, None]
+            row: dict[str, Any] = {"offset_s": round(t - self.start, 3), "requests": n,
+                                   "rps": round(n / span, 3) if span else 0.0,
+                                   "error_rate": round(int(self.failures[i]) / n, 6) if n else None}
+            for name, v in zip(("p50", "p95", "p99"), q, strict=True):
+                row[name] = None if v is None else round(v, 3)
+            out.append(row)
+        return tuple(out)
 
 
 def record_from_run(run_dir: Path, environment: str, promoted_at: float, forced: bool = False) -> BaselineRun:
-    """Read a finished run folder into a compact baseline record."""
+    """Read a finished run folder into a compact baseline record: the aggregates from its summary, the
+    latency histograms and 10 s windows from its samples, one row group at a time (flat memory)."""
     manifest = read_json(run_dir / "manifest.json")
     summary = read_json(run_dir / "summary.json")
     paths = RunPaths(run_dir)
-    histograms: dict[str, LogHistogram] = {}
-    windows: tuple[dict, ...] = ()
     window = summary.get("window", {})
+    start, end = float(window.get("start", -math.inf)), float(window.get("end", math.inf))
+    hists: dict[str, LogBins] = {"": LogBins()}
+    windows = _Windows(start, end) if math.isfinite(start) and math.isfinite(end) else None
     if paths.samples.exists():
-        table = read_samples(paths, ["ts", "endpoint", "latency_ms", "error"], dictionary=["endpoint"])
-        ts = table.column("ts").to_numpy()
-        endpoint = table.column("endpoint").combine_chunks()  # codes, not a Python string per request
-        names = endpoint.dictionary.to_pylist() if table.num_rows else []
-        ep = endpoint.indices.to_numpy(zero_copy_only=False) if table.num_rows else np.empty(0, dtype=np.int64)
-        lat = table.column("latency_ms").to_numpy()
-        failed = failed_mask(table.column("error"))
-        inside = (ts >= window.get("start", -np.inf)) & (ts < window.get("end", np.inf))
-        ok = inside & ~failed
-        histograms[""] = LogHistogram.of(lat[ok])
-        for code in np.unique(ep[inside]):
-            histograms[str(names[code])] = LogHistogram.of(lat[ok & (ep == code)])
-        if ts.size:
-            windows = _windows(ts, lat, failed, float(window.get("start", ts.min())), float(window.get("end", ts.max())))
+        for batch in iter_samples(paths, ["ts", "endpoint", "latency_ms", "error"], dictionary=["endpoint"]):
+            ts = batch.column("ts").to_numpy()
+            lat = batch.column("latency_ms").to_numpy()
+            failed = failed_mask(batch.column("error"))
+            col = batch.column("endpoint")
+            names = col.dictionary.to_pylist()
+            codes = col.indices.to_numpy(zero_copy_only=False)
+            ok = (ts >= start) & (ts < end) & ~failed
+            hists[""].add(lat[ok])
+            for code in np.unique(codes[(ts >= start) & (ts < end)]):
+                hists.setdefault(str(names[code]), LogBins()).add(lat[ok & (codes == code)])
+            if windows is not None:
+                windows.add(ts, lat, failed)
     env_file = run_dir / "environment.json"
     fp = read_json(env_file) if env_file.exists() else {}
     return BaselineRun(
         run_id=manifest["run_id"], scenario=manifest["scenario"]["name"], environment=environment,
         start=manifest["start"], end=manifest.get("end") or manifest["start"], promoted_at=iso(promoted_at),
-        aggregates=aggregates_from_summary(summary), histograms=histograms, windows=windows,
+        aggregates=aggregates_from_summary(summary),
+        histograms={k: LogHistogram.of_bins(b) for k, b in hists.items() if k == "" or b.total},
+        windows=windows.rows() if windows is not None else (),
         metrics=summary.get("metrics", {}), fingerprint=fp.get("values", {}), fingerprint_hash=fp.get("hash", ""),
         forced=forced,
     )

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .sketch import LogBins
+
 __all__ = ["LogHistogram", "GROWTH"]
 
 GROWTH = 1.01
@@ -33,6 +35,13 @@ class LogHistogram:
         idx = np.floor(np.log(np.maximum(values_ms, _FLOOR_MS)) / _LOG_G).astype(np.int64)
         uniq, counts = np.unique(idx, return_counts=True)
         return cls(tuple(int(i) for i in uniq), tuple(int(c) for c in counts))
+
+    @classmethod
+    def of_bins(cls, bins: LogBins) -> LogHistogram:
+        """The same counts as a summary's dense :class:`~loadkit.analysis.sketch.LogBins` (same 1 % bins)."""
+        sparse = bins.to_sparse()
+        assert sparse["growth"] == GROWTH
+        return cls(tuple(int(i) + int(sparse["offset"]) for i in sparse["index"]), tuple(int(c) for c in sparse["count"]))
 
     @property
     def total(self) -> int:
