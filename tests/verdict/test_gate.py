@@ -134,10 +134,11 @@ def test_an_outlier_does_not_join_the_baseline(scenario, tmp_path, capsys):
         main(["run", scenario, "--host", slower.url, "--out", str(tmp_path / "s"), *common])
     run = _runs(tmp_path / "s")[-1]
     capsys.readouterr()
-    code = main(["baseline", "promote", str(run), *common])
+    store = common[:-1]  # promote takes the baseline options only
+    code = main(["baseline", "promote", str(run), *store])
     err = capsys.readouterr().err
     p95 = next(c for c in _verdict(run)["checks"] if c.get("key") == "p95(latency)")
     if p95["status"] == "PASS" and p95["p_value"] is not None and p95["p_value"] < 0.01:  # beyond noise
         assert code == 2 and "an outlier among the 3 runs of the gate/ci baseline" in err, err
         assert "p95(latency)" in err and "--force" in err
-    assert main(["baseline", "promote", str(run), "--force", *common]) == 0
+    assert main(["baseline", "promote", str(run), "--force", *store]) == 0
