@@ -231,6 +231,8 @@ class LoadRun:
             return self._finish(manifest, started, started, RunStatus.ERROR, unreachable, None, guard)
         fingerprint = read_environment(self.scenario, o.env_pairs, self.env)
         write_json(self.paths.environment, self.redact.data(fingerprint.to_json()))
+        if self.scenario.environment.parity is not None:  # compared by the judge, as read now (the file may change)
+            write_json(self.paths.reference, self.redact.data(self.scenario.environment.parity.reference.to_json()))
         engine = self._engine(guard)
         guard.user_timeouts = user_timeouts(self.scenario, list(engine.env.user_classes))
         try:
