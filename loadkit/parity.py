@@ -30,7 +30,7 @@ from .errors import ConfigError
 from .redact import is_secret_key, mask_value, redact
 
 __all__ = ["FORMAT", "ABSENT", "Gap", "ParityMode", "Reference", "ParitySpec", "ParityEntry", "ParityResult", "SourceKind",
-           "values_hash", "mask", "align", "compare", "reference_from_json", "read_reference", "unmatched"]
+           "values_hash", "mask", "align", "compare", "diff", "entry_text", "reference_from_json", "read_reference", "unmatched"]
 
 #: The fingerprint document's format version: ``{"format", "hash", "values", "sources", "errors"}``.
 FORMAT = 1
@@ -187,6 +187,24 @@ class ParityResult:
                    tuple(ParityEntry.from_json(e) for e in d.get("entries") or ()),
                    tuple((g, tuple(k)) for g, k in (d.get("must_match") or {}).items()), int(d.get("compared", 0)),
                    tuple(d.get("notes") or ()))
+
+
+def entry_text(e: ParityEntry, here: str = "this run", tag: bool = True) -> str:
+    """One entry as every output words it. The key is never followed by ``:``, so the masking of
+    ``password: …`` pairs in printed text cannot hide which side a masked value is on."""
+    if e.gap == Gap.ONLY_REFERENCE:
+        text = f"{e.key} only in the reference: {e.reference}"
+    elif e.gap == Gap.ONLY_HERE:
+        text = f"{e.key} only in {here}: {e.here}"
+    else:
+        text = f"{e.key} {'as scaled' if e.gap == Gap.SCALED else 'differs'}: reference {_side(e.reference)}, " \
+               f"{here} {_side(e.here)}"
+    extra = [x for x in (e.note, "must_match" if e.must_match and tag else "") if x]
+    return text + (f" ({'; '.join(extra)})" if extra else "")
+
+
+def _side(v: str | None) -> str:
+    return ABSENT if v is None else v
 
 
 # -- alignment -------------------------------------------------------------------------------------
@@ -379,3 +397,9 @@ def read_reference(path: Path, name: str | None = None) -> Reference:
     except ValueError as exc:
         raise ConfigError(f"{shown}: not JSON ({exc}); expected a fingerprint from `loadkit env capture`") from None
     return reference_from_json(data, shown)
+
+
+def diff(a: Reference, b: Reference, ignore: tuple[str, ...] = (), renames: tuple[tuple[str, str], ...] = ()
+         ) -> ParityResult:
+    """``loadkit env diff A B``: the comparison a run makes with its reference, between any two fingerprints."""
+    return compare(ParitySpec(a, map=renames, ignore=ignore), b.mapping, dict(b.sources), b.errors)

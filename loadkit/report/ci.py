@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..parity import ABSENT, ParityEntry, ParityResult
+from ..parity import ABSENT, ParityResult, entry_text
 from ..status import Outcome
 from ..verdict import Verdict
 from .facts import BAD, INFO, WARN, RunTruth, facts, may_promote, shown_reason
@@ -65,16 +65,10 @@ def parity_headline(p: ParityResult, here: str = "this run") -> str:
     return head + (f", {len(scaled)} scaled as declared" if scaled else "")
 
 
-def _entry_text(e: ParityEntry, here: str) -> str:
-    extra = [x for x in (e.note, "must_match" if e.must_match else "") if x]
-    return (f"{e.key}: reference {_drift_value(e.reference)}, {here} {_drift_value(e.here)}"
-            + (f" ({'; '.join(extra)})" if extra else ""))
-
-
 def parity_lines(p: ParityResult, here: str = "this run", indent: str = "  ") -> list[str]:
     """The headline, each differing key with both values, then the notes (``loadkit run`` and ``env diff``)."""
     out = [plain(parity_headline(p, here))]
-    out += [indent + plain(_entry_text(e, here)) for e in p.differences]
+    out += [indent + plain(entry_text(e, here)) for e in p.differences]
     out += [f"{indent}note: {plain(n)}" for n in p.notes]
     return out
 
@@ -112,7 +106,7 @@ def junit_xml(verdict: Verdict, suite: str, duration_s: float = 0.0, truth: RunT
     out = []
     if verdict.parity is not None:
         p = verdict.parity
-        out.append("\n".join(xml_text(x) for x in [parity_headline(p)] + [_entry_text(e, "this run")
+        out.append("\n".join(xml_text(x) for x in [parity_headline(p)] + [entry_text(e)
                                                                          for e in p.differences] + list(p.notes)))
     if verdict.drift:
         out.append("configuration drift since the baseline:\n" + "\n".join(

@@ -17,7 +17,7 @@ from ..analysis import Stats, Summary
 from ..analysis.health import GeneratorHealth
 from ..baseline import aggregates_from_summary
 from ..fingerprint import Change, drift
-from ..parity import ABSENT, ParityMode, ParityResult, ParitySpec
+from ..parity import ParityMode, ParityResult, ParitySpec, entry_text
 from ..parity import compare as parity_compare
 from ..scenario.checks import Check, CompareCheck
 from ..status import Outcome, RunStatus
@@ -102,10 +102,6 @@ class Verdict:
                 "parity": None if self.parity is None else self.parity.to_json()}
 
 
-def _shown(v: str | None) -> str:
-    return ABSENT if v is None else v
-
-
 def parity_checks(p: ParityResult) -> tuple[CheckResult, ...]:
     """One check per ``must_match`` glob: FAIL (WARN with ``parity: warn``) naming each key and both values."""
     out = []
@@ -117,8 +113,7 @@ def parity_checks(p: ParityResult) -> tuple[CheckResult, ...]:
                                                                    "environment", "parity"))
         elif failing:
             status = Outcome.WARN if p.mode == ParityMode.WARN else Outcome.FAIL
-            why = "; ".join(f"{e.key}: reference {_shown(e.reference)}, this run {_shown(e.here)}"
-                            + (f" ({e.note})" if e.note else "") for e in failing)
+            why = "; ".join(entry_text(e, tag=False) for e in failing)
             out.append(CheckResult(name, None, None, status, why + ("; parity: warn" if status == Outcome.WARN else ""),
                                    "parity"))
         else:
