@@ -3,10 +3,11 @@
 import io
 import json
 
+from helpers import ROOT, scenario_file
+
 from loadkit.cli import main
 from loadkit.parity import ParityMode
 from loadkit.scenario import load_scenario
-from tests.helpers import ROOT, scenario_file
 
 HEAD = """\
 name: p
