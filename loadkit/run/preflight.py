@@ -49,14 +49,17 @@ def _fetch(url: str) -> bytes:
 
 
 def read_environment(scenario: Scenario, pairs: Mapping[str, str], env: Mapping[str, str],
-                     fetch: Callable[[str], bytes] = _fetch) -> Fingerprint:
+                     fetch: Callable[[str], bytes] = _fetch,
+                     run_command: Callable[[str], bytes] | None = None) -> Fingerprint:
     """The target's configuration now (files, URLs, variables, ``--env-var`` pairs), secrets masked."""
     base = Path(scenario.file).resolve().parent
+    run_command = run_command or _run_command
 
     def read(name: str) -> bytes:  # as the scenario resolves files: beside it, else from here
         return (base / name if (base / name).is_file() else Path(name)).read_bytes()
 
-    return collect_fingerprint(scenario.environment, pairs, env, read, fetch, base_url=scenario.target.host)
+    return collect_fingerprint(scenario.environment, pairs, env, read, fetch, base_url=scenario.target.host,
+                               commands=scenario.environment.commands, run_command=run_command)
 
 
 def _run_command(command: str) -> bytes:

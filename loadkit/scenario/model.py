@@ -31,6 +31,7 @@ class EnvironmentSpec:
     env: tuple[str, ...] = ()  # names of environment variables to record
     ignore: tuple[str, ...] = ()  # glob patterns of keys left out, e.g. "*#port"
     parity: ParitySpec | None = None  # the reference (production) this environment is compared with
+    commands: tuple[str, ...] = ()  # "NAME=CMD": run before the load, output read as a file (keys NAME#...)
 
 
 @dataclass(frozen=True)

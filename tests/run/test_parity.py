@@ -153,3 +153,42 @@ def test_env_diff_between_two_captures(envs, tmp_path, monkeypatch):
     assert _main("env", "diff", a, a)[0] == 0
     code, _, err = _main("env", "diff", a, str(tmp_path / "none.json"))
     assert code == 2 and err.count("\n") == 1 and "cannot read the fingerprint" in err
+
+
+def test_commands_are_read_as_json_or_key_value_lines_and_a_failing_one_is_one_line(tmp_path):
+    import sys
+
+    py = sys.executable
+    out = tmp_path / "cmd.json"
+    code, stdout, err = _main(
+        "env", "capture", "--command", f"""db={py} -c "print('max_connections=100'); print('password=pw-7c1e9a')" """,
+        "--command", f"""{py} -c "import json; print(json.dumps({{'spec': {{'replicas': 3}}}}))" """, "-o", str(out))
+    assert code == 0, err
+    doc = json.loads(out.read_text())
+    assert doc["values"]["db#max_connections"] == "100" and doc["values"]["db#password"].startswith("***")
+    assert "pw-7c1e9a" not in out.read_text()
+    [unnamed] = [k for k in doc["values"] if k.endswith("#spec.replicas")]
+    assert unnamed.startswith("$ ") and doc["values"][unnamed] == "3" and doc["sources"]["db"] == "command"
+    code, _, err = _main("env", "capture", "--command", f"{py} -c 'import sys; sys.exit(4)'",
+                         "--command", "no-such-command-lk", "-o", str(tmp_path / "none.json"))
+    assert code == 2 and not (tmp_path / "none.json").exists()
+    lines = err.splitlines()
+    assert len(lines) == 2 and "cannot capture: exit status 4" in lines[0] and "No such file" in lines[1]
+
+
+def test_a_scenario_reads_its_commands_before_the_load(tmp_path):
+    import sys
+
+    from loadkit.run.preflight import read_environment
+    from loadkit.scenario import load_scenario
+
+    s = load_scenario(scenario_file(tmp_path, f"""\
+        name: c
+        target: {{host: "http://127.0.0.1:9", allowed_hosts: [127.0.0.1]}}
+        users: [{{name: u, requests: [{{name: h, path: /}}]}}]
+        load: {{users: 1, duration: 1s}}
+        environment:
+          commands: {{db: "{sys.executable} -c 'print(\\"max_connections=50\\")'"}}
+        """))
+    fp = read_environment(s, {}, {})
+    assert fp.values == {"db#max_connections": "50"} and fp.sources == {"db": "command"}

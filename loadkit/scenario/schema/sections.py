@@ -103,7 +103,7 @@ class OtherSections(Reader):
         return tuple(out)
 
     def environment(self, value: Any, path: Path, target: Target | None) -> EnvironmentSpec:
-        d = self.mapping(value, path, {"files", "urls", "env", "ignore", *_PARITY_KEYS})
+        d = self.mapping(value, path, {"files", "urls", "env", "ignore", "commands", *_PARITY_KEYS})
         if d is None:
             return EnvironmentSpec()
         lists: dict[str, tuple[str, ...]] = {}
@@ -122,7 +122,21 @@ class OtherSections(Reader):
                 self.err(path + ("files", i), f"file {f!r} not found (beside the scenario, in a folder above it, or in the current directory)")
         files = lists["files"]  # as written: fingerprint keys must not depend on where the checkout lives
         parity = self.parity(d, path, lists["must_match"], lists["ignore"])
-        return EnvironmentSpec(files, lists["urls"], lists["env"], lists["ignore"], parity)
+        commands = []
+        raw = d.get("commands") or {}
+        if not isinstance(raw, dict):
+            self.err(path + ("commands",), f"expected a mapping of source names to commands, e.g. {{db: \"psql -Atc "
+                                           f"'show max_connections'\"}}, got {_kind(raw)}")
+            raw = {}
+        for name, cmd in raw.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", str(name)) or name in ("env", "cli"):
+                self.err(path + ("commands", name), "expected a name of letters, digits, '_', '.' or '-' (not env "
+                                                    "or cli): it names the keys, NAME#key")
+            elif not isinstance(cmd, str) or not cmd.strip():
+                self.err(path + ("commands", name), f"expected a command line, got {_kind(cmd)}")
+            else:
+                commands.append(f"{name}={cmd.strip()}")
+        return EnvironmentSpec(files, lists["urls"], lists["env"], lists["ignore"], parity, tuple(commands))
 
     def parity(self, d: dict, path: Path, must_match: tuple[str, ...], ignore: tuple[str, ...]) -> ParitySpec | None:
         """``reference`` and what is asked of it: read now, so a bad reference stops ``validate`` too."""
