@@ -283,7 +283,7 @@ def unmatched(spec: ParitySpec) -> list[tuple[str, str, str]]:
     """(section, entry, why) for each ``must_match``/``scale`` glob or ``map`` name that finds nothing in the
     reference: a check that could never fail is bad input, not a pass."""
     ref = spec.reference
-    aligned = {k for k in align(ref.mapping, dict(ref.sources))}
+    aligned = set(align(ref.mapping, dict(ref.sources)))
     sources = {k.partition("#")[0] for k in aligned}
     keys = reference_keys(spec)
     problems = []

@@ -263,10 +263,12 @@ def judge(facts: RunFacts, checks: tuple[Check, ...], compare: tuple[CompareChec
             changes = drift(base.latest_fingerprint or {}, facts.fingerprint)
             notes += [f"environment fingerprint incomplete: {e}" for e in facts.fingerprint_errors]
     parity = None
-    if facts.parity is not None:  # the configuration read before the load, against the reference
+    if facts.parity is not None and facts.fingerprint is None:
+        notes.append(f"parity with {facts.parity.reference.name} not checked: the target's configuration was not "
+                     "read (no environment.json)")
+    elif facts.parity is not None:  # the configuration read before the load, against the reference
         parity = parity_compare(facts.parity, facts.fingerprint or {}, facts.fingerprint_sources,
-                                facts.fingerprint_errors if facts.fingerprint is not None else
-                                ("no environment.json: the configuration was not read",))
+                                facts.fingerprint_errors)
     return evaluate(checks, summary, facts.status, facts.reason, comparisons, changes, notes, facts.metrics,
                     facts.missing, exceptions=facts.exceptions, refused=facts.refused, generator=facts.generator,
                     parity=parity)

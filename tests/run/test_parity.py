@@ -192,3 +192,17 @@ def test_a_scenario_reads_its_commands_before_the_load(tmp_path):
         """))
     fp = read_environment(s, {}, {})
     assert fp.values == {"db#max_connections": "50"} and fp.sources == {"db": "command"}
+
+
+def test_an_unreachable_target_is_an_error_and_parity_is_not_claimed(tmp_path):
+    from loadkit.run import LoadRun
+    from loadkit.scenario import load_scenario
+
+    (tmp_path / "envs").mkdir()
+    (tmp_path / "envs" / "production.json").write_text(json.dumps({"format": 1, "values": {"/config#pool_size": "20"}}))
+    s = load_scenario(_scenario(tmp_path, "http://127.0.0.1:1", 'must_match: ["*#pool_size"]'))
+    outcome = LoadRun(s, tmp_path / "out", preflight_timeout=0.3, report=False).execute()
+    assert outcome.status == "error" and outcome.verdict.status == "ERROR" and "unreachable" in outcome.verdict.reason
+    assert outcome.verdict.parity is None and not outcome.verdict.parity_checks
+    assert any("parity with envs/production.json not checked" in n for n in outcome.verdict.notes)
+    assert read(only_run(tmp_path / "out"), "reference.json")["values"] == {"/config#pool_size": "20"}

@@ -158,7 +158,6 @@ class OtherSections(Reader):
             n = self.number(ratio, path + ("scale", glob), minimum=1e-12)
             if n is not None:
                 scale.append((str(glob), float(n)))
-        renames: list[tuple[str, str]] = []
         raw_map = d.get("map") or {}
         if not isinstance(raw_map, dict) or not all(isinstance(v, str) for v in raw_map.values()):
             self.err(path + ("map",), "expected a mapping of the reference's source (or key) to this environment's, "
