@@ -206,3 +206,14 @@ def test_an_unreachable_target_is_an_error_and_parity_is_not_claimed(tmp_path):
     assert outcome.verdict.parity is None and not outcome.verdict.parity_checks
     assert any("parity with envs/production.json not checked" in n for n in outcome.verdict.notes)
     assert read(only_run(tmp_path / "out"), "reference.json")["values"] == {"/config#pool_size": "20"}
+
+
+def test_the_parity_demo_fails_on_the_stand_ins_pool_size(tmp_path):
+    from helpers import ROOT
+
+    code, out, err = _main("demo", "--scenario", str(ROOT / "scenarios/parity-demo.yaml"), "--out", str(tmp_path),
+                           "--set", "load.stages.1.duration=1s", "--quiet")
+    assert code == 1, out + err
+    assert "FAIL   parity must_match *#pool_size" in out
+    assert "/config#pool_size differs: reference 20, this run 8" in out
+    assert "1 of 7 key(s) differ" in out  # production's https://helpdesk.example.com/config aligns with /config
