@@ -54,6 +54,7 @@ class BaselineRun:
     fingerprint: dict[str, str] = field(default_factory=dict)
     fingerprint_hash: str = ""
     forced: bool = False
+    reference: tuple[str, str] | None = None  # (name, hash) of the parity reference the run was held to
 
     def to_json(self) -> dict:
         return {
@@ -63,6 +64,7 @@ class BaselineRun:
             "histograms": {k: h.to_json() for k, h in self.histograms.items()},
             "windows": list(self.windows), "metrics": self.metrics,
             "fingerprint": {"hash": self.fingerprint_hash, "values": self.fingerprint},
+            "reference": None if self.reference is None else {"name": self.reference[0], "hash": self.reference[1]},
         }
 
     @classmethod
@@ -80,7 +82,9 @@ class BaselineRun:
             aggregates = _aggregates(data["aggregates"])
             run = cls(*ids, aggregates, {k: LogHistogram.from_json(h) for k, h in data.get("histograms", {}).items()},
                       tuple(data.get("windows", ())), dict(data.get("metrics", {})), dict(fp.get("values", {})),
-                      str(fp.get("hash", "")), bool(data.get("forced", False)))
+                      str(fp.get("hash", "")), bool(data.get("forced", False)),
+                      None if not data.get("reference") else (str(data["reference"]["name"]),
+                                                              str(data["reference"]["hash"])))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ResultsError(f"{source}: not a valid baseline run ({exc}); remove it with loadkit baseline "
                                "remove, or restore it from git") from None
@@ -216,7 +220,8 @@ def record_from_run(run_dir: Path, environment: str, promoted_at: float, forced:
         histograms={k: LogHistogram.of_bins(b) for k, b in hists.items() if k == "" or b.total},
         windows=windows.rows() if windows is not None else (),
         metrics=summary.get("metrics", {}), fingerprint=fp.get("values", {}), fingerprint_hash=fp.get("hash", ""),
-        forced=forced,
+        forced=forced, reference=None if not manifest.get("parity") else (
+            str(manifest["parity"]["reference"]), str(manifest["parity"]["hash"])),
     )
 
 

@@ -131,6 +131,23 @@ def _parser() -> argparse.ArgumentParser:
 
     add_import_arguments(imp)
 
+    envp = sub.add_parser("env", help="environment fingerprints: capture production's as a reference, diff two")
+    esub = envp.add_subparsers(dest="env_command", required=True, parser_class=_Parser)
+    cap_env = esub.add_parser("capture", help="record a configuration fingerprint (secrets masked) as a reference")
+    cap_env.add_argument("--url", action="append", default=[], help="a URL answering JSON, YAML or KEY=VALUE lines")
+    cap_env.add_argument("--file", action="append", default=[], help="a configuration file (JSON, YAML, KEY=VALUE)")
+    cap_env.add_argument("--env-var", action="append", default=[], metavar="NAME", help="an environment variable")
+    cap_env.add_argument("--command", dest="commands", action="append", default=[], metavar="[NAME=]CMD",
+                         help="a command whose output is JSON or KEY=VALUE lines (no shell); NAME names the source")
+    cap_env.add_argument("--ignore", action="append", default=[], metavar="GLOB", help="keys to leave out, e.g. '*#port'")
+    cap_env.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="where to write it (JSON)")
+    diff_env = esub.add_parser("diff", help="compare two fingerprints as a run compares with its reference")
+    diff_env.add_argument("a", type=Path, metavar="A.json", help="the reference (a capture or a run's environment.json)")
+    diff_env.add_argument("b", type=Path, metavar="B.json")
+    diff_env.add_argument("--ignore", action="append", default=[], metavar="GLOB", help="keys to leave out")
+    diff_env.add_argument("--map", action="append", default=[], metavar="A_SOURCE=B_SOURCE",
+                          help="a source (or key) of A that B names differently")
+
     worker = sub.add_parser("worker", help="run as a Locust worker of a `loadkit run --expect-workers` master")
     worker.add_argument("scenario")
     worker.add_argument("--master", required=True, metavar="HOST:PORT")
@@ -456,6 +473,31 @@ def _cmd_target(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_PASS
 
 
+def _cmd_env(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.env_command == "capture":
+        from .run.preflight import capture_environment
+
+        fp = capture_environment(args.output, files=args.file, urls=args.url, env_names=args.env_var,
+                                 commands=args.commands, ignore=args.ignore, env=os.environ)
+        print(f"captured {len(fp.values)} key(s) from {len(fp.sources)} source(s) into {args.output} "
+              f"(hash {fp.hash[:12]})", file=out)
+        return EXIT_PASS
+    from .parity import diff, read_reference
+    from .report.ci import parity_lines
+
+    renames = []
+    for item in args.map:
+        a, sep, b = item.partition("=")
+        if not sep or not a or not b:
+            raise ConfigError(f"--map: expected A_SOURCE=B_SOURCE, got {item!r}")
+        renames.append((a, b))
+    a, b = read_reference(args.a), read_reference(args.b)
+    result = diff(a, b, tuple(args.ignore), tuple(renames))
+    for line in parity_lines(result, here=str(args.b)):
+        print(line, file=out)
+    return EXIT_FAIL if result.differences else EXIT_PASS
+
+
 def _cmd_worker(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .run.workers import run_worker
     from .scenario import load_scenario
@@ -524,4 +566,4 @@ def _cmd_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 _COMMANDS = {"run": _cmd_run, "demo": _cmd_demo, "validate": _cmd_validate, "target": _cmd_target,
              "worker": _cmd_worker, "compare": _cmd_compare, "baseline": _cmd_baseline, "capacity": _cmd_capacity, "report": _cmd_report,
-             "profile": _cmd_profile}
+             "profile": _cmd_profile, "env": _cmd_env}

@@ -13,16 +13,18 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from .redact import is_secret_key, mask_tree, mask_value, redact
+from .parity import FORMAT, SourceKind, mask, values_hash
+from .redact import mask_tree, redact
 from .scenario.model import EnvironmentSpec
 
-__all__ = ["EnvironmentSpec", "Fingerprint", "Change", "collect_fingerprint", "drift", "flatten", "mask"]
+__all__ = ["EnvironmentSpec", "Fingerprint", "Change", "collect_fingerprint", "drift", "flatten", "mask",
+           "command_source"]
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,11 @@ class Fingerprint:
     values: dict[str, str]
     hash: str
     errors: tuple[str, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)  # source name → SourceKind: how keys align (parity)
 
     def to_json(self) -> dict:
-        return {"hash": self.hash, "values": self.values, "errors": list(self.errors)}
+        return {"format": FORMAT, "hash": self.hash, "values": self.values, "sources": self.sources,
+                "errors": list(self.errors)}
 
 
 @dataclass(frozen=True)
@@ -59,13 +63,6 @@ def flatten(data: Any, prefix: str = "") -> dict[str, str]:
     return out
 
 
-def mask(key: str, value: str) -> str:
-    """Secret-looking keys become ``***`` plus a digest (changes stay visible); URLs lose credentials."""
-    if is_secret_key(key):
-        return mask_value(value)
-    return redact(value)
-
-
 def _parse_document(name: str, raw: bytes) -> dict[str, str]:
     text = raw.decode("utf-8", errors="replace")
     try:
@@ -86,19 +83,31 @@ def _parse_document(name: str, raw: bytes) -> dict[str, str]:
     return pairs or {"sha256": hashlib.sha256(raw).hexdigest()}
 
 
+def command_source(command: str) -> tuple[str, str]:
+    """``NAME=CMD`` → (NAME, CMD); a bare command is its own source, ``$ CMD``."""
+    name, sep, rest = command.partition("=")
+    if sep and rest.strip() and name.replace("-", "_").replace(".", "_").isidentifier():
+        return name, rest.strip()
+    return f"$ {command.strip()}", command.strip()
+
+
 def collect_fingerprint(spec: EnvironmentSpec, pairs: Mapping[str, str], env: Mapping[str, str],
                         read_file: Callable[[str], bytes], fetch_url: Callable[[str], bytes],
-                        base_url: str = "") -> Fingerprint:
+                        base_url: str = "", commands: Sequence[str] = (),
+                        run_command: Callable[[str], bytes] | None = None) -> Fingerprint:
     """Read every source; a source that fails is listed in ``errors`` (the fingerprint is then partial).
 
     Keys name sources as the scenario writes them (``/config#cache``), so the same setting
-    has the same key whichever host or port the target runs on.
+    has the same key whichever host or port the target runs on. ``commands`` (``[NAME=]CMD``, for
+    ``loadkit env capture``) are run by ``run_command``; their output is read as a file's would be.
     """
     values: dict[str, str] = {}
     errors: list[str] = []
+    sources: dict[str, str] = {}
     for path in spec.files:
         try:
             values.update({f"{path}#{k}": v for k, v in _parse_document(path, read_file(path)).items()})
+            sources[path] = SourceKind.FILE
         except OSError as exc:
             errors.append(f"{path}: {exc.strerror or exc}")
     for url in spec.urls:
@@ -106,17 +115,28 @@ def collect_fingerprint(spec: EnvironmentSpec, pairs: Mapping[str, str], env: Ma
         try:
             full = base_url + url if url.startswith("/") else url
             values.update({f"{shown}#{k}": v for k, v in _parse_document(url, fetch_url(full)).items()})
+            sources[shown] = SourceKind.URL
         except Exception as exc:  # any network or HTTP failure: recorded, never fatal
+            errors.append(f"{shown}: {redact(str(exc))}")
+    for command in commands:
+        name, cmd = command_source(command)
+        shown = redact(name)
+        try:
+            assert run_command is not None, "commands need run_command"
+            values.update({f"{shown}#{k}": v for k, v in _parse_document(name, run_command(cmd)).items()})
+            sources[shown] = SourceKind.COMMAND
+        except (OSError, ValueError) as exc:  # not found, failed, timed out: recorded, never fatal
             errors.append(f"{shown}: {redact(str(exc))}")
     for name in spec.env:
         if name in env:
             values[f"env#{name}"] = env[name]
+            sources["env"] = SourceKind.ENV
     for k, v in pairs.items():
         values[f"cli#{k}"] = v
+        sources["cli"] = SourceKind.CLI
     masked = {k: mask(k, v) for k, v in sorted(values.items())
               if not any(fnmatch.fnmatchcase(k, pattern) for pattern in spec.ignore)}
-    digest = hashlib.sha256(json.dumps(masked, sort_keys=True).encode()).hexdigest()
-    return Fingerprint(masked, digest, tuple(errors))
+    return Fingerprint(masked, values_hash(masked), tuple(errors), {k: str(v) for k, v in sources.items()})
 
 
 def drift(old: Mapping[str, str], new: Mapping[str, str]) -> list[Change]:

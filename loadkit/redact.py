@@ -60,8 +60,16 @@ def is_secret_key(key: str) -> bool:
     return any(pair in _PAIRS for pair in zip(segs, segs[1:], strict=False))
 
 
+_MASKED = re.compile(r"\*\*\*[0-9a-f]{8}")
+
+
 def mask_value(value: Any) -> str:
-    """``***`` plus 8 hex digits of the value's SHA-256: equal values stay equal, changes stay visible."""
+    """``***`` plus 8 hex digits of the value's SHA-256: equal values stay equal, changes stay visible.
+
+    A value already masked is returned as it is, so masking twice (a fingerprint written through the
+    run's redactor, a reference read back) gives what masking once gives."""
+    if isinstance(value, str) and _MASKED.fullmatch(value):
+        return value
     return "***" + hashlib.sha256(str(value).encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 

@@ -77,6 +77,11 @@ class RunPaths:
         return self.root / "environment.json"
 
     @property
+    def reference(self) -> Path:
+        """The parity reference as the run read it (a fingerprint document), when the scenario names one."""
+        return self.root / "reference.json"
+
+    @property
     def report(self) -> Path:
         return self.root / "report.html"
 

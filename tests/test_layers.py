@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1] / "loadkit"
 
 LAYERS: dict[str, int] = {
     "errors": 0, "units": 0, "status": 0, "files": 0, "redact": 0, "hosts": 0,
-    "runfolder": 1, "profiles": 1, "collectors": 1, "standin": 1,
+    "runfolder": 1, "profiles": 1, "collectors": 1, "standin": 1, "parity": 1,
     "scenario": 2,
     "analysis": 3, "fingerprint": 3, "baseline": 3,
     "verdict": 4,

@@ -17,17 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..parity import ABSENT, ParityResult, entry_text
 from ..status import Outcome
 from ..verdict import Verdict
 from .facts import BAD, INFO, WARN, RunTruth, facts, may_promote, shown_reason
 from .text import md_code, md_text, plain, xml_text
 
-__all__ = ["junit_xml", "markdown", "terminal_lines", "ABSENT"]
+__all__ = ["junit_xml", "markdown", "terminal_lines", "parity_lines", "parity_headline", "ABSENT"]
 
 _ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "NODATA": "❔", "ERROR": "💥"}
 _FACT_ICON = {BAD: "⛔", WARN: "⚠️", INFO: "ℹ️"}
-#: How a configuration key that appeared or went away reads, in every output.
-ABSENT = "(absent)"
 
 
 @dataclass(frozen=True)
@@ -45,8 +44,8 @@ def _rows(verdict: Verdict) -> list[_Row]:
             for c in verdict.all_checks]
     rows += [_Row(c.name, str(c.status), shown_reason(c.reason, verdict.status), c.blocking, "relative")
              for c in verdict.comparisons]
-    rank = {"built-in": 0, "absolute": 1, "relative": 2}
-    return sorted(rows, key=lambda r: rank.get(r.kind, 3))
+    rank = {"built-in": 0, "parity": 1, "absolute": 2, "relative": 3}
+    return sorted(rows, key=lambda r: rank.get(r.kind, 4))
 
 
 def _failing(r: _Row) -> bool:
@@ -55,6 +54,23 @@ def _failing(r: _Row) -> bool:
 
 def _drift_value(v: str | None) -> str:
     return ABSENT if v is None else v
+
+
+def parity_headline(p: ParityResult, here: str = "this run") -> str:
+    """One line: against what, how many keys differ, how many differ only as ``scale`` declares."""
+    diff, scaled = p.differences, p.scaled
+    head = f"parity with {p.reference} ({p.reference_hash[:12]}): "
+    head += (f"{len(diff)} of {p.compared} key(s) differ between the reference and {here}" if diff
+             else f"all {p.compared} key(s) as in the reference")
+    return head + (f", {len(scaled)} scaled as declared" if scaled else "")
+
+
+def parity_lines(p: ParityResult, here: str = "this run", indent: str = "  ") -> list[str]:
+    """The headline, each differing key with both values, then the notes (``loadkit run`` and ``env diff``)."""
+    out = [plain(parity_headline(p, here))]
+    out += [indent + plain(entry_text(e, here)) for e in p.differences]
+    out += [f"{indent}note: {plain(n)}" for n in p.notes]
+    return out
 
 
 def junit_xml(verdict: Verdict, suite: str, duration_s: float = 0.0, truth: RunTruth | None = None) -> str:
@@ -88,6 +104,10 @@ def junit_xml(verdict: Verdict, suite: str, duration_s: float = 0.0, truth: RunT
         elif r.status == Outcome.WARN:
             ET.SubElement(case, "system-out").text = f"WARN: {why}"
     out = []
+    if verdict.parity is not None:
+        p = verdict.parity
+        out.append("\n".join(xml_text(x) for x in [parity_headline(p)] + [entry_text(e)
+                                                                         for e in p.differences] + list(p.notes)))
     if verdict.drift:
         out.append("configuration drift since the baseline:\n" + "\n".join(
             xml_text(f"{d.key}: {_drift_value(d.old)} -> {_drift_value(d.new)}") for d in verdict.drift))
@@ -112,6 +132,16 @@ def markdown(verdict: Verdict, title: str, run_id: str = "", truth: RunTruth | N
              md_text(verdict.reason), ""]
     if run_id:
         lines += [f"Run {md_code(run_id, table=False)}", ""]
+    if verdict.parity is not None:
+        p = verdict.parity
+        lines += [f"**{md_text(parity_headline(p))}**", ""]
+        if p.differences:
+            lines += ["| key | reference | this run | |", "|---|---|---|---|"]
+            lines += [f"| {md_code(e.key)} | {_md_drift(e.reference)} | {_md_drift(e.here)} | "
+                      f"{md_text('; '.join(x for x in (e.note, 'must_match' if e.must_match else '') if x), line_start=False)} |"
+                      for e in p.differences]
+            lines.append("")
+        lines += [f"- {md_text(n)}" for n in p.notes] + ([""] if p.notes else [])
     if verdict.drift:
         lines += [f"**Configuration drift since the baseline** ({len(verdict.drift)} key(s))", "",
                   "| key | baseline | this run |", "|---|---|---|"]
@@ -148,6 +178,8 @@ def terminal_lines(verdict: Verdict, run_dir: Path, files: Sequence[Path] = (), 
         if f.level != INFO:
             out.append(f"run integrity: {plain(f.text)}")
     out += [f"note: {plain(n)}" for n in verdict.notes]
+    if verdict.parity is not None:
+        out += parity_lines(verdict.parity)
     if verdict.drift:
         out.append("configuration drift since the baseline:")
         out += [f"  {plain(d.key)}: {plain(_drift_value(d.old))} -> {plain(_drift_value(d.new))}"

@@ -42,6 +42,7 @@ text-align:left;vertical-align:top}th{background:#f4f4f4}td.n{text-align:right;w
 .PASS{background:#2e7d32}.WARN{background:#ef6c00}.FAIL,.ERROR{background:#c62828}.NODATA{background:#6d4c41}
 .big{font-size:1.3em}.muted{color:#666}.missing{background:#fff8e1;border-left:4px solid #ffb300;padding:.4em 1em}
 .drift{background:#e3f2fd;border-left:4px solid #1e88e5;padding:.4em 1em}
+.parity{background:#f3e5f5;border-left:4px solid #8e24aa;padding:.4em 1em;margin-bottom:.5em}
 .bad{color:#b71c1c;font-weight:bold}.warn{color:#e65100}.info{color:#444}
 li.bad::marker,li.warn::marker{color:#c62828}
 img{max-width:100%;height:auto;border:1px solid #eee}code{word-break:break-all}
@@ -222,6 +223,26 @@ def _drift(d: ReportData) -> str:
             f"</b>{table}</div>")
 
 
+def _parity(d: ReportData) -> str:
+    """Beside the verdict and apart from drift: how this environment differs from the scenario's reference."""
+    p = (d.verdict or {}).get("parity")
+    if not isinstance(p, Mapping):
+        return ""
+    entries = [e for e in p.get("entries") or [] if isinstance(e, Mapping)]
+    diff = [e for e in entries if e.get("gap") != "scaled as declared"]
+    scaled = len(entries) - len(diff)
+    head = (f"Parity with <code>{_e(p.get('reference'))}</code> ({_e(str(p.get('reference_hash', ''))[:12])}): "
+            + (f"{len(diff)} of {_e(p.get('compared'))} key(s) differ" if diff
+               else f"all {_e(p.get('compared'))} key(s) as in the reference")
+            + (f", {scaled} scaled as declared" if scaled else ""))
+    rows = ([f"<code>{_e(e.get('key'))}</code>", _cell(e.get("reference")), _cell(e.get("here")),
+             _e("; ".join(x for x in (str(e.get("note") or ""), "must_match" if e.get("must_match") else "") if x))]
+            for e in entries)
+    table = _table(["key", "reference", "this run", ""], rows) if entries else ""
+    notes = "".join(f"<li>{_e(n)}</li>" for n in p.get("notes") or [])
+    return f"<div class=parity><b>{head}</b>{table}" + (f"<ul>{notes}</ul>" if notes else "") + "</div>"
+
+
 def _integrity(d: ReportData) -> str:
     """What the run says about its own measurement, then the exceptions with their tracebacks folded."""
     items = facts(d.truth)
@@ -286,7 +307,7 @@ def render_html(d: ReportData, charts: Mapping[str, bytes | None], generated: st
             f"<p class=muted>Run <code>{_e(m.get('run_id'))}</code>, {_e(m.get('start'))} → {_e(m.get('end') or '?')}, "
             f"status {_e(m.get('status'))}{': ' + _e(m.get('reason')) if m.get('reason') else ''}</p>",
             f"<p>{_badge(v.get('status') or 'NO VERDICT', big=True)} {_e(v.get('reason') or 'no verdict.json')}</p>",
-            _drift(d)]
+            _parity(d), _drift(d)]
     if d.missing:
         body.append("<div class=missing><b>Not in this report:</b><ul>"
                     + "".join(f"<li>{_e(x)}</li>" for x in d.missing) + "</ul></div>")

@@ -45,6 +45,7 @@ def start_manifest(s: Scenario, paths: RunPaths, workers: int, environment: str,
         "checks": [{"check": c.text, "severity": c.severity, "nodata": c.nodata} for c in s.checks],
         "compare": [c.text for c in s.compare],
         "abort": [a.text for a in s.abort],
+        "parity": None if s.environment.parity is None else s.environment.parity.to_json(),
         "load": s.load.kind,
         "timeout_s": s.timeout,
         "stages": [] if s.load.kind == "shape" else

@@ -188,6 +188,8 @@ class LoadRun:
         self._specs: list[MetricSpec] = []
         manifest = start_manifest(s, self.paths, o.workers + o.expect_workers, o.environment, started, self.seed, self.redact)
         write_json(self.paths.manifest, manifest)
+        if s.environment.parity is not None:  # the judge compares with it as read now (the file may change)
+            write_json(self.paths.reference, self.redact.data(s.environment.parity.reference.to_json()))
         guard = Guard(AllowList.of(s.target.allowed_hosts), s.timeout)
         try:
             with activated(guard), redacted_logging(self.redact):

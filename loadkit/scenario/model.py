@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..collectors.base import MetricSpec
+from ..parity import ParitySpec
 from .checks import Check, CompareCheck
 
 __all__ = [
@@ -29,6 +30,8 @@ class EnvironmentSpec:
     urls: tuple[str, ...] = ()  # absolute, or a path such as /config read from the target
     env: tuple[str, ...] = ()  # names of environment variables to record
     ignore: tuple[str, ...] = ()  # glob patterns of keys left out, e.g. "*#port"
+    parity: ParitySpec | None = None  # the reference (production) this environment is compared with
+    commands: tuple[str, ...] = ()  # "NAME=CMD": run before the load, output read as a file (keys NAME#...)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class StandinConfig:
     cpu_ms: float = 0.0
     latency_ms: Mapping[str, float] = field(default_factory=dict)
     stall: tuple[float, float] | None = None
+    pool_size: int = 8  # PostgreSQL connections; SQLite has one, but /config shows the setting either way
 
     def __post_init__(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -58,6 +59,8 @@ class StandinConfig:
         if self.db != "sqlite" and not is_postgres_dsn(self.db):
             raise ConfigError(f"standin db must be 'sqlite' or a postgresql:// DSN, got {redact(self.db)!r}")
         object.__setattr__(self, "cpu_ms", _non_negative("cpu_ms", self.cpu_ms))
+        if isinstance(self.pool_size, bool) or not isinstance(self.pool_size, int) or not 1 <= self.pool_size <= 1000:
+            raise ConfigError(f"standin pool_size must be a whole number from 1 to 1000, got {self.pool_size!r}")
         latency = {}
         for key, value in dict(self.latency_ms).items():
             if key != "*" and key not in ENDPOINTS:
@@ -86,6 +89,7 @@ class StandinConfig:
             "db": self.db_kind,
             "dsn": None if self.db == "sqlite" else redact(self.db),
             "cache": self.cache,
+            "pool_size": self.pool_size,
             "cpu_ms": self.cpu_ms,
             "latency_ms": dict(self.latency_ms),
             "stall": list(self.stall) if self.stall else None,
@@ -103,6 +107,8 @@ class StandinConfig:
             values["db"] = env["STANDIN_DB"]
         if env.get("STANDIN_CACHE"):
             values["cache"] = _bool("STANDIN_CACHE", env["STANDIN_CACHE"])
+        if env.get("STANDIN_POOL_SIZE"):
+            values["pool_size"] = _int("STANDIN_POOL_SIZE", env["STANDIN_POOL_SIZE"])
         if env.get("STANDIN_CPU_MS"):
             values["cpu_ms"] = _float("STANDIN_CPU_MS", env["STANDIN_CPU_MS"])
         if env.get("STANDIN_LATENCY"):
@@ -149,6 +155,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="memoise FAQ search results (default on)",
     )
     parser.add_argument("--cpu-ms", dest="cpu_ms", help="CPU to burn per request, in ms")
+    parser.add_argument("--pool-size", dest="pool_size", type=int,
+                        help="database connections (PostgreSQL; SQLite has one); shown by /config (default 8)")
     parser.add_argument(
         "--latency",
         action="append",
@@ -161,7 +169,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> StandinConfig:
     """Flags from :func:`add_arguments` over ``STANDIN_*`` environment over defaults."""
     overrides: dict[str, Any] = {}
-    for name in ("host", "port", "db", "cache"):
+    for name in ("host", "port", "db", "cache", "pool_size"):
         if getattr(args, name, None) is not None:
             overrides[name] = getattr(args, name)
     if getattr(args, "cpu_ms", None) is not None:

@@ -41,7 +41,7 @@ def serve(config: StandinConfig, ready: Callable[[str], None] | None = None) -> 
     from .app import StandinApp
     from .store import open_store
 
-    store = open_store(config.db)
+    store = open_store(config.db, config.pool_size)
     try:
         app = StandinApp(config, store)
         server = _make_server(config, app)
@@ -140,7 +140,8 @@ def start_standin(config: StandinConfig, timeout: float = 15) -> StandinHandle:
 
 
 def _argv(config: StandinConfig) -> list[str]:
-    argv = ["--host", config.host, "--port", str(config.port), "--cpu-ms", repr(config.cpu_ms)]
+    argv = ["--host", config.host, "--port", str(config.port), "--cpu-ms", repr(config.cpu_ms),
+            "--pool-size", str(config.pool_size)]
     argv.append("--cache" if config.cache else "--no-cache")
     for endpoint, ms in config.latency_ms.items():
         argv += ["--latency", f"{endpoint}={ms!r}"]

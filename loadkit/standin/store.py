@@ -279,8 +279,8 @@ class PostgresStore(Store):
             self._idle.get_nowait().close()
 
 
-def open_store(db: str) -> Store:
+def open_store(db: str, pool_size: int = _PG_POOL_SIZE) -> Store:
     """Connect to ``db`` ("sqlite" or a PostgreSQL DSN), create and seed the tables."""
-    store: Store = SqliteStore() if db == "sqlite" else PostgresStore(db)
+    store: Store = SqliteStore() if db == "sqlite" else PostgresStore(db, pool_size)
     store.setup()
     return store

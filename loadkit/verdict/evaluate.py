@@ -17,12 +17,14 @@ from ..analysis import Stats, Summary
 from ..analysis.health import GeneratorHealth
 from ..baseline import aggregates_from_summary
 from ..fingerprint import Change, drift
+from ..parity import ParityMode, ParityResult, ParitySpec, entry_text
+from ..parity import compare as parity_compare
 from ..scenario.checks import Check, CompareCheck
 from ..status import Outcome, RunStatus
 from .compare import Comparison, combine, compare_all
 from .truth import builtin_checks
 
-__all__ = ["CheckResult", "Verdict", "RunFacts", "BaselineView", "evaluate", "judge"]
+__all__ = ["CheckResult", "Verdict", "RunFacts", "BaselineView", "evaluate", "judge", "parity_checks"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class RunFacts:
     warnings: tuple[str, ...] = ()
     fingerprint: dict[str, str] | None = None
     fingerprint_errors: tuple[str, ...] = ()
+    fingerprint_sources: dict[str, str] = field(default_factory=dict)
+    parity: ParitySpec | None = None  # the reference the scenario named, as the run read it
     exceptions: tuple[dict, ...] = ()  # uncaught exceptions in user code (summary.json ``exceptions``)
     refused: dict[str, int] = field(default_factory=dict)  # host → requests refused (not in allowed_hosts)
     generator: GeneratorHealth | None = None  # the load generator's health over the checked window
@@ -51,6 +55,7 @@ class BaselineView:
     run_ids: tuple[str, ...] = ()
     aggregates: tuple[dict[str, float], ...] = ()
     latest_fingerprint: dict[str, str] | None = None
+    notes: tuple[str, ...] = ()  # e.g. runs left out because they were recorded against another reference
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,9 @@ class Verdict:
     drift: tuple[Change, ...] = ()
     notes: tuple[str, ...] = field(default=())
     builtins: tuple[CheckResult, ...] = ()  # what every run is judged on (stall, schedule, exceptions, hosts)
+    parity: ParityResult | None = None  # how this environment differs from the scenario's reference
+    parity_checks: tuple[CheckResult, ...] = ()  # one per must_match glob
+
 
     @property
     def improvements(self) -> tuple[Comparison, ...]:
@@ -85,12 +93,32 @@ class Verdict:
 
     @property
     def all_checks(self) -> tuple[CheckResult, ...]:
-        return self.builtins + self.checks
+        return self.builtins + self.parity_checks + self.checks
 
     def to_json(self) -> dict:
         return {"status": self.status, "reason": self.reason,
                 "checks": [c.to_json() for c in self.all_checks] + [c.to_json() for c in self.comparisons],
-                "drift": [d.to_json() for d in self.drift], "notes": list(self.notes)}
+                "drift": [d.to_json() for d in self.drift], "notes": list(self.notes),
+                "parity": None if self.parity is None else self.parity.to_json()}
+
+
+def parity_checks(p: ParityResult) -> tuple[CheckResult, ...]:
+    """One check per ``must_match`` glob: FAIL (WARN with ``parity: warn``) naming each key and both values."""
+    out = []
+    for glob, keys in p.must_match:
+        name = f"parity must_match {glob}"
+        failing = p.failing(glob)
+        if not keys:
+            out.append(CheckResult(name, None, None, Outcome.FAIL, f"matches no key of {p.reference} or of this "
+                                                                   "environment", "parity"))
+        elif failing:
+            status = Outcome.WARN if p.mode == ParityMode.WARN else Outcome.FAIL
+            why = "; ".join(entry_text(e, tag=False) for e in failing)
+            out.append(CheckResult(name, None, None, status, why + ("; parity: warn" if status == Outcome.WARN else ""),
+                                   "parity"))
+        else:
+            out.append(CheckResult(name, None, None, Outcome.PASS, f"{len(keys)} key(s) as in {p.reference}", "parity"))
+    return tuple(out)
 
 
 def observe(check: Check, summary: Summary, metrics: dict | None = None,
@@ -152,7 +180,7 @@ def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str
              comparisons: Sequence[Comparison] = (), drift: Sequence[Change] = (),
              notes: Sequence[str] = (), metrics: dict | None = None, missing: dict[str, str] | None = None, *,
              exceptions: Sequence[dict] = (), refused: dict[str, int] | None = None,
-             generator: GeneratorHealth | None = None) -> Verdict:
+             generator: GeneratorHealth | None = None, parity: ParityResult | None = None) -> Verdict:
     """One verdict for the build. A run that is not valid is ERROR (aborted: FAIL), never PASS.
 
     The built-in checks (:mod:`.truth`) come first: a stalled target, a schedule not kept, an
@@ -165,9 +193,10 @@ def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str
         if summary is not None and summary.run_total else ()
     results = tuple(judge_check(c, summary, metrics, missing) for c in checks) if summary is not None else ()
     comps, drift_t, notes_t = tuple(comparisons), tuple(drift), tuple(notes)
+    matched = parity_checks(parity) if parity is not None else ()
 
     def verdict(status: Outcome, reason: str) -> Verdict:
-        return Verdict(status, reason, results, comps, drift_t, notes_t, builtins)
+        return Verdict(status, reason, results, comps, drift_t, notes_t, builtins, parity, matched)
 
     if run_status == RunStatus.INTERRUPTED:
         return verdict(Outcome.ERROR, run_reason or "the run was interrupted before it finished")
@@ -183,7 +212,7 @@ def evaluate(checks: tuple[Check, ...], summary: Summary | None, run_status: str
     broken = [r for r in builtins if r.status == Outcome.ERROR]
     if broken:
         return verdict(Outcome.ERROR, "; ".join(f"{r.check}: {r.reason}" for r in broken))
-    judged = [(r.check, r.status, r.reason, True) for r in builtins + results]
+    judged = [(r.check, r.status, r.reason, True) for r in builtins + matched + results]
     judged += [(c.name, c.status, c.reason, c.blocking) for c in comps]
     failed = [j for j in judged if j[1] == Outcome.FAIL or (j[1] == Outcome.NODATA and j[3])]
     if failed:
@@ -215,7 +244,7 @@ def judge(facts: RunFacts, checks: tuple[Check, ...], compare: tuple[CompareChec
 
     ``also``: reruns of the same scenario (``--confirm``) whose values are combined with this run's for
     the comparisons; the run's own checks are judged on the run alone."""
-    notes = list(facts.warnings)
+    notes = list(facts.warnings) + list(baseline.notes if baseline is not None else ())
     comparisons: list[Comparison] = []
     changes: list[Change] = []
     summary = facts.summary
@@ -233,5 +262,13 @@ def judge(facts: RunFacts, checks: tuple[Check, ...], compare: tuple[CompareChec
         if base.run_ids and facts.fingerprint is not None:
             changes = drift(base.latest_fingerprint or {}, facts.fingerprint)
             notes += [f"environment fingerprint incomplete: {e}" for e in facts.fingerprint_errors]
+    parity = None
+    if facts.parity is not None and facts.fingerprint is None:
+        notes.append(f"parity with {facts.parity.reference.name} not checked: the target's configuration was not "
+                     "read (no environment.json)")
+    elif facts.parity is not None:  # the configuration read before the load, against the reference
+        parity = parity_compare(facts.parity, facts.fingerprint or {}, facts.fingerprint_sources,
+                                facts.fingerprint_errors)
     return evaluate(checks, summary, facts.status, facts.reason, comparisons, changes, notes, facts.metrics,
-                    facts.missing, exceptions=facts.exceptions, refused=facts.refused, generator=facts.generator)
+                    facts.missing, exceptions=facts.exceptions, refused=facts.refused, generator=facts.generator,
+                    parity=parity)

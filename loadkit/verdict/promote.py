@@ -19,7 +19,7 @@ from ..runfolder import RunPaths, read_json
 from ..status import Outcome
 from .compare import OUTLIER_Z, outliers
 from .evaluate import judge
-from .judge import baseline_view, checks_from_manifest, read_facts
+from .judge import baseline_view, checks_from_manifest, read_facts, reference_identity
 
 __all__ = ["promote_run"]
 
@@ -31,7 +31,8 @@ def promote_run(store: BaselineStore, run_dir: Path, environment: str, now: floa
         manifest = read_json(RunPaths(Path(run_dir)).manifest)
         checks, compare = checks_from_manifest(manifest)
         facts = read_facts(run_dir)
-        view = baseline_view(store, manifest["scenario"]["name"], environment, facts.run_id)
+        view = baseline_view(store, manifest["scenario"]["name"], environment, facts.run_id,
+                             reference_identity(manifest))
         verdict = judge(facts, checks, compare, view)
         if verdict.status not in (Outcome.PASS, Outcome.WARN):
             raise ConfigError(f"{run_dir}: judged against the {view.label} baseline it would join "

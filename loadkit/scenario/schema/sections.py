@@ -6,11 +6,15 @@ import re
 from typing import Any
 
 from ...collectors.base import MetricSpec
+from ...errors import ConfigError
 from ...hosts import AllowList
+from ...parity import ParityMode, ParitySpec, read_reference, unmatched
 from ..checks import Check, CompareCheck, parse_check, parse_compare
 from ..model import AbortRule, EnvironmentSpec, Load, LocustUserRef, Target, YamlUser
 from ..source import Path
 from .reader import Reader, _kind
+
+_PARITY_KEYS = {"reference", "must_match", "scale", "map", "parity"}
 
 
 class OtherSections(Reader):
@@ -99,11 +103,11 @@ class OtherSections(Reader):
         return tuple(out)
 
     def environment(self, value: Any, path: Path, target: Target | None) -> EnvironmentSpec:
-        d = self.mapping(value, path, {"files", "urls", "env", "ignore"})
+        d = self.mapping(value, path, {"files", "urls", "env", "ignore", "commands", *_PARITY_KEYS})
         if d is None:
             return EnvironmentSpec()
         lists: dict[str, tuple[str, ...]] = {}
-        for key in ("files", "urls", "env", "ignore"):
+        for key in ("files", "urls", "env", "ignore", "must_match"):
             items = d.get(key, [])
             if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
                 self.err(path + (key,), f"expected a list of strings, got {_kind(items)}")
@@ -117,7 +121,68 @@ class OtherSections(Reader):
             if self.resolve_file(f) is None:
                 self.err(path + ("files", i), f"file {f!r} not found (beside the scenario, in a folder above it, or in the current directory)")
         files = lists["files"]  # as written: fingerprint keys must not depend on where the checkout lives
-        return EnvironmentSpec(files, lists["urls"], lists["env"], lists["ignore"])
+        parity = self.parity(d, path, lists["must_match"], lists["ignore"])
+        commands = []
+        raw = d.get("commands") or {}
+        if not isinstance(raw, dict):
+            self.err(path + ("commands",), f"expected a mapping of source names to commands, e.g. {{db: \"psql -Atc "
+                                           f"'show max_connections'\"}}, got {_kind(raw)}")
+            raw = {}
+        for name, cmd in raw.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", str(name)) or name in ("env", "cli"):
+                self.err(path + ("commands", name), "expected a name of letters, digits, '_', '.' or '-' (not env "
+                                                    "or cli): it names the keys, NAME#key")
+            elif not isinstance(cmd, str) or not cmd.strip():
+                self.err(path + ("commands", name), f"expected a command line, got {_kind(cmd)}")
+            else:
+                commands.append(f"{name}={cmd.strip()}")
+        return EnvironmentSpec(files, lists["urls"], lists["env"], lists["ignore"], parity, tuple(commands))
+
+    def parity(self, d: dict, path: Path, must_match: tuple[str, ...], ignore: tuple[str, ...]) -> ParitySpec | None:
+        """``reference`` and what is asked of it: read now, so a bad reference stops ``validate`` too."""
+        if "reference" not in d:
+            for key in sorted(set(d) & (_PARITY_KEYS - {"reference"})):
+                self.err(path + (key,), f"{key} compares with a reference: add reference: FILE (a fingerprint "
+                                        "from `loadkit env capture`)")
+            return None
+        name = self.string(d["reference"], path + ("reference",))
+        if name is None:
+            return None
+        scale: list[tuple[str, float]] = []
+        raw_scale = d.get("scale") or {}
+        if not isinstance(raw_scale, dict):
+            self.err(path + ("scale",), f"expected a mapping of key globs to ratios, e.g. {{\"*#replicas\": 0.5}}, "
+                                        f"got {_kind(raw_scale)}")
+            raw_scale = {}
+        for glob, ratio in raw_scale.items():
+            n = self.number(ratio, path + ("scale", glob), minimum=1e-12)
+            if n is not None:
+                scale.append((str(glob), float(n)))
+        raw_map = d.get("map") or {}
+        if not isinstance(raw_map, dict) or not all(isinstance(v, str) for v in raw_map.values()):
+            self.err(path + ("map",), "expected a mapping of the reference's source (or key) to this environment's, "
+                                      f"e.g. {{\"prod.yaml\": \"staging.yaml\"}}, got {_kind(raw_map)}")
+            raw_map = {}
+        renames = [(str(a), b) for a, b in raw_map.items()]
+        mode = d.get("parity", "fail")
+        if mode not in ("fail", "warn"):
+            self.err(path + ("parity",), f"expected fail or warn, got {mode!r}")
+            mode = "fail"
+        file = self.resolve_file(name)
+        if file is None:
+            self.err(path + ("reference",), f"reference {name!r} not found (beside the scenario, in a folder above "
+                                            "it, or in the current directory)")
+            return None
+        try:
+            reference = read_reference(file, name)
+        except ConfigError as exc:
+            self.err(path + ("reference",), str(exc))
+            return None
+        spec = ParitySpec(reference, must_match, tuple(scale), tuple(renames), ParityMode(mode), ignore)
+        for section, entry, why in unmatched(spec):
+            at = (section, must_match.index(entry)) if section == "must_match" else (section, entry)
+            self.err(path + at, why)
+        return spec
 
     def abort(self, value: Any, path: Path, users: tuple, load: Load | None) -> tuple[AbortRule, ...]:
         if not isinstance(value, list):
