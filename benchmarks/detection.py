@@ -14,8 +14,8 @@ for a random 1-4 s. Each run folder is kept under ``--data`` with what was injec
 **evaluate** judges every recorded run against baselines, with loadkit's method and with the rules
 peers use, side by side: Kayenta-style Mann-Whitney on pooled request latencies, Keptn-style
 "+10 % over the mean of the last 3 runs", and a fixed threshold. Two kinds of trials, labelled as
-such: *real* (the first 10 unchanged runs of the session are the baseline; every later run is judged
-once) and *resampled* (many draws of 3, 5 and 10 baseline runs from the unchanged runs, each judged
+such: *real* (the first 10 undisturbed unchanged runs of the session are the baseline; every later
+run is judged once) and *resampled* (many draws of 3, 5 and 10 baseline runs from the unchanged runs, each judged
 against an unchanged run not drawn, or a regression run). Rates carry Clopper-Pearson 95 % bounds.
 
 Usage: ``python benchmarks/detection.py [record|evaluate] [--data DIR] [--minutes M] [--draws N]``
@@ -315,13 +315,15 @@ def achieved_effects(runs: list[Run]) -> dict[str, str]:
 
 def _trials(runs: list[Run], method: Method, k: int | None, draws: int, rng: random.Random,
             confirm: int = 0) -> dict[str, list[str]]:
-    """Real trials (k None: the first 10 unchanged runs are the baseline, every later run judged once) or
+    """Real trials (k None: the first 10 undisturbed unchanged runs are the baseline, every later run judged once) or
     resampled ones (``draws`` draws of k undisturbed unchanged runs, judged against a run not drawn)."""
     res: dict[str, list[str]] = defaultdict(list)
     pool = [r for r in runs if r.condition == "aa" and not r.disturbed]
-    if k is None:
-        base = [r for r in runs if r.baseline and not r.disturbed][:10]
-        later = [r for r in runs if not r.baseline]
+    if k is None:  # the first 10 undisturbed unchanged runs are promoted (promotion refuses an ERROR run)
+        order = {id(r): i for i, r in enumerate(runs)}
+        base = pool[:10]
+        cut = order[id(base[-1])] if base else -1
+        later = [r for r in runs if order[id(r)] > cut]
         for i, r in enumerate(later):
             current = [r]
             out = method(base, current)
