@@ -19,8 +19,9 @@ import gevent
 from locust import FastHttpUser, User, between, constant, constant_pacing, task
 
 from ..scenario.locustfile import import_locust_class
-from ..scenario.model import Auth, LocustUserRef, Request, Scenario, Var, Wait, YamlUser
+from ..scenario.model import Auth, LocustUserRef, Repeat, Request, Scenario, Step, Think, Var, Wait, YamlUser
 from .openmodel import Schedule
+from .responses import Judge
 
 __all__ = ["build_user_classes", "build_open_user", "open_mix", "user_timeouts", "Share"]
 
@@ -192,10 +193,18 @@ class _Prepared:
         self.templated = bool(self.uses) or any("{{" in t or "}}" in t for t in _strings_of(
             [req.path, self.headers, req.json, req.data]))
 
+        self.judge = Judge(req.expect, req.extract) if req.expect.given or req.extract else None
+
     def issue(self, user: FastHttpUser, rng: random.Random, variables: _Vars, intended: float | None = None) -> None:
+        self.send(user, variables.draw(rng, self.uses) if self.uses else {}, intended)
+
+    def send(self, user: FastHttpUser, values: Values, intended: float | None = None) -> bool:
+        """Send the request with ``values``, judge the response; add what it extracts to ``values``.
+
+        False when the iteration of a flow must end: this request should have yielded values and did not.
+        """
         r = self.req
         t = self.templated
-        values = variables.draw(rng, self.uses) if self.uses else {}
         path = str(_render(r.path, values)) if t else r.path
         kwargs: dict[str, Any] = {"name": r.name}
         if r.timeout is not None:
@@ -208,19 +217,69 @@ class _Prepared:
             kwargs["json"] = _render(r.json, values) if t else r.json
         if r.data is not None:
             kwargs["data"] = str(_render(r.data, values)) if t else r.data
-        if not r.expect_status and r.expect_contains is None:
+        judge = self.judge
+        if judge is None:
             user.client.request(r.method, path, **kwargs)
-            return
+            return True
         with user.client.request(r.method, path, catch_response=True, **kwargs) as resp:
-            status = resp.status_code
-            if r.expect_status and status not in r.expect_status:
-                resp.failure(f"expected status {'/'.join(map(str, r.expect_status))}, got {status}")
-            elif not r.expect_status and not 0 < status < 400:
-                resp.failure(f"status {status}")
-            elif r.expect_contains is not None and r.expect_contains not in (resp.text or ""):
-                resp.failure(f"response does not contain {r.expect_contains!r}")
+            if not resp.status_code and resp.request_meta.get("exception") is not None:
+                return not r.extract  # no response (refused, timed out): Locust records its own reason
+            cache: list[str | None] = []
+
+            def text() -> str | None:
+                if not cache:
+                    cache.append(resp.text)
+                return cache[0]
+
+            reason = judge.failure(resp.status_code, resp.headers, text, resp.request_meta["response_time"] / 1000.0)
+            if reason is None and r.extract:
+                got, reason = judge.values(resp.headers, text)
+                values.update(got)
+            if reason is not None:
+                resp.failure(reason)
+                return not r.extract
+            resp.success()
+            return True
+
+
+class _Flow:
+    """A user's flow, prepared once: requests with their judges, think times, repeated blocks."""
+
+    def __init__(self, steps: tuple[Step, ...], base_headers: tuple[tuple[str, str], ...], variables: _Vars):
+        self.steps = [self._prepare(s, base_headers) for s in steps]
+        self.draws = frozenset(n for p in self._requests(self.steps) for n in p.uses) & variables.variables.keys()
+
+    def _prepare(self, step: Step, base_headers: tuple[tuple[str, str], ...]) -> Any:
+        if isinstance(step, Request):
+            return _Prepared(step, base_headers)
+        if isinstance(step, Repeat):
+            return step.count, [self._prepare(s, base_headers) for s in step.steps]
+        return step
+
+    def _requests(self, steps: list) -> list[_Prepared]:
+        out: list[_Prepared] = []
+        for s in steps:
+            if isinstance(s, _Prepared):
+                out.append(s)
+            elif isinstance(s, tuple):
+                out.extend(self._requests(s[1]))
+        return out
+
+    def run(self, user: FastHttpUser, rng: random.Random, values: Values, steps: list | None = None) -> bool:
+        """One iteration: every step in order; False as soon as a step that should yield values did not."""
+        for step in self.steps if steps is None else steps:
+            if isinstance(step, _Prepared):
+                if not step.send(user, values):
+                    return False
+            elif isinstance(step, Think):
+                w = step.wait
+                gevent.sleep(rng.uniform(w.low, w.high) if w.kind == "between" else w.low)
             else:
-                resp.success()
+                count, inner = step
+                for _ in range(count):
+                    if not self.run(user, rng, values, inner):
+                        return False
+        return True
 
 
 def open_mix(scenario: Scenario) -> list[tuple[str, float]]:
@@ -280,9 +339,9 @@ def build_open_user(scenario: Scenario, schedule: Schedule, share: Share | None 
 def _yaml_class(spec: YamlUser, scenario: Scenario, index: int, share: Share) -> type[FastHttpUser]:
     target = scenario.target
     base_headers = target.headers + spec.headers + _auth_header(spec.auth or target.auth)
+    variables = _Vars(spec.vars, share)
     prepared = [_Prepared(r, base_headers) for r in spec.requests]
     weights = list(itertools.accumulate(r.weight for r in spec.requests))
-    variables = _Vars(spec.vars, share)
     seeds = itertools.count()
 
     def on_start(self: FastHttpUser) -> None:
@@ -290,10 +349,14 @@ def _yaml_class(spec: YamlUser, scenario: Scenario, index: int, share: Share) ->
         self._lk_rng = random.Random(None if seed is None else hash(seed))
 
     only = prepared[0] if len(prepared) == 1 else None
+    flow = _Flow(spec.flow, base_headers, variables) if spec.flow else None
 
     @task
     def pick(self: FastHttpUser) -> None:
         rng: random.Random = self._lk_rng
+        if flow is not None:  # the values of an iteration: its variables drawn once, then what its steps extract
+            flow.run(self, rng, variables.draw(rng, flow.draws) if flow.draws else {})
+            return
         choice = only or rng.choices(prepared, cum_weights=weights)[0]
         choice.issue(self, rng, variables)
 
