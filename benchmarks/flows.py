@@ -1,23 +1,34 @@
 """What a YAML flow costs against the same journey written by hand as a locustfile on FastHttpUser.
 
-Both run under ``loadkit run`` (same capture, same summary, same process), alternately, against
-one fast loopback target, so the only difference is who drives the five requests of an iteration:
+The same five-request journey, driven two ways, alternately, against one fast loopback target:
 
-* **flow**: a YAML user with ``flow:`` (login → extract a token; search → extract an id and
-  expect a non-empty list; item → expect a text; add-to-cart with the token; cart with the token);
+* **flow**: loadkit's own user class for a YAML ``flow:`` (login → extract a token; search →
+  extract an id and expect a non-empty list; item → expect a text; add-to-cart with the token and
+  an expected status; cart with the token), built by ``build_user_classes`` as ``loadkit run`` does;
 * **locustfile**: a ``FastHttpUser`` doing the same by hand (``catch_response``, ``r.json()``, the
-  same checks), given to loadkit as ``locust: hand.py:Hand``.
+  same checks).
 
-The generator is CPU-bound (no wait, many users), so requests per second is the inverse of the
-per-request cost; the ratio flow/locustfile of alternating pairs, and its median, is the overhead.
+Each run is a fresh Python process driving Locust's local runner (no loadkit capture, which both
+would pay alike, see ``overhead.py``): after a warm-up it counts the CPU time the process spends
+(``time.process_time``: user + system, this process only) for a fixed number of requests. CPU per
+request, not requests per second, is the figure: on a shared machine a neighbour's burst changes
+throughput by a factor of two and CPU per request by a few percent. The ratio flow/locustfile of
+alternating pairs, its median and spread, is the flow's overhead.
 
 The target (asyncio, pinned to the other CPU) answers every request with the same small JSON body,
 which holds everything the journey extracts and checks.
 
-Usage: ``nice -n 10 python benchmarks/flows.py [--duration S] [--repeats N] [--users N]``
+Usage: ``nice -n 10 python benchmarks/flows.py [--requests N] [--repeats N] [--users N]``
 """
 
 from __future__ import annotations
+
+import sys
+
+if "--drive" in sys.argv:  # a driver process: gevent's patching first, as in every Locust process
+    from gevent import monkey
+
+    monkey.patch_all()
 
 import argparse
 import asyncio
@@ -26,7 +37,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import textwrap
 import time
@@ -36,7 +46,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import Run, _free_port, _pin, machine, print_table, run_measured, wait_for_quiet  # noqa: E402
+from overhead import _free_port, _pin, machine, wait_for_quiet  # noqa: E402
 
 BODY = json.dumps({"token": "tok-1", "items": [{"id": 17, "price": 30}]}).encode()
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
@@ -132,91 +142,126 @@ HAND = textwrap.dedent("""\
 """)
 
 
-def scenario(host: str, users: int, duration: float, flow: bool) -> str:
-    user = textwrap.dedent("""\
-          - name: shopper
-            wait: {constant: 0}
-            flow:
-              - {name: login, method: POST, path: /login, json: {user: ann}, extract: {token: "json:$.token"},
-                 expect: {status: 200}}
-              - {name: search, path: "/search?q=lamp", extract: {item: "json:$.items[0].id"},
-                 expect: {json: {"$.items": non-empty}}}
-              - {name: item, path: "/items/{item}", expect: {body_contains: price}}
-              - {name: add-to-cart, method: POST, path: /cart, json: {item: "{item}"},
-                 headers: {Authorization: "Bearer {token}"}, expect: {status: 200}}
-              - {name: cart, path: /cart, headers: {Authorization: "Bearer {token}"}}
-        """) if flow else "  - locust: hand.py:Hand\n"
-    return (f"name: flows-bench\ntarget:\n  host: {host}\n  allowed_hosts: [127.0.0.1]\nusers:\n{user}"
-            f"load: {{users: {users}, spawn_rate: {users}, duration: {duration:g}s}}\n")
+FLOW = textwrap.dedent("""\
+    name: flows-bench
+    target: {host: HOST, allowed_hosts: [127.0.0.1]}
+    users:
+      - name: shopper
+        wait: {constant: 0}
+        flow:
+          - {name: login, method: POST, path: /login, json: {user: ann}, extract: {token: "json:$.token"},
+             expect: {status: 200}}
+          - {name: search, path: "/search?q=lamp", extract: {item: "json:$.items[0].id"},
+             expect: {json: {"$.items": non-empty}}}
+          - {name: item, path: "/items/{item}", expect: {body_contains: price}}
+          - {name: add-to-cart, method: POST, path: /cart, json: {item: "{item}"},
+             headers: {Authorization: "Bearer {token}"}, expect: {status: 200}}
+          - {name: cart, path: /cart, headers: {Authorization: "Bearer {token}"}}
+    load: {users: 1, spawn_rate: 1, duration: 1s}
+""")
 
 
-def run_one(work: Path, host: str, users: int, duration: float, repeat: int, flow: bool, cpu: int | None,
-            target: psutil.Process) -> Run:
-    name = "flow" if flow else "locustfile"
-    d = work / f"{name}-{repeat}"
-    d.mkdir()
-    (d / "hand.py").write_text(HAND)
-    (d / "scenario.yaml").write_text(scenario(host, users, duration, flow))
-    cmd = [sys.executable, "-m", "loadkit", "run", "scenario.yaml", "--out", "out", "--quiet", "--run-id", "run"]
-    m = run_measured(cmd, d, d / "log.txt", duration, cpu, target)
-    requests = failures = 0
-    with contextlib.suppress(FileNotFoundError):
-        requests = int(json.loads((d / "out/run/manifest.json").read_text()).get("samples") or 0)
-        failures = int(json.loads((d / "out/run/summary.json").read_text())["run"]["failures"])
-    return Run(name, repeat, requests, failures, requests / duration, m.cpu_s, m.gen_mid, m.target_mid,
-               m.other_mid, m.wall_s, m.exit_code)
+def user_class(kind: str, host: str, work: Path) -> type:
+    if kind == "flow":
+        from loadkit.run.users import build_user_classes
+        from loadkit.scenario import parse_scenario
+
+        return build_user_classes(parse_scenario(FLOW.replace("HOST", host), str(work / "flows.yaml")))[0]
+    import importlib.util
+
+    (work / "hand.py").write_text(HAND)
+    spec = importlib.util.spec_from_file_location("hand", work / "hand.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Hand
+
+
+def drive(kind: str, host: str, users: int, requests: int, warmup: int) -> dict:
+    """Run ``users`` users of one kind; the CPU this process spends on ``requests`` requests after ``warmup``."""
+    import gevent
+    from locust.env import Environment
+
+    work = Path(tempfile.mkdtemp(prefix="loadkit-flows-"))
+    env = Environment(user_classes=[user_class(kind, host, work)], host=host)
+    counts = {"all": 0, "failed": 0}
+
+    def count(exception=None, **_kw):
+        counts["all"] += 1
+        if exception is not None:
+            counts["failed"] += 1
+
+    env.events.request.add_listener(count)
+    runner = env.create_local_runner()
+    runner.start(users, spawn_rate=users)
+    deadline = time.monotonic() + 120
+    while counts["all"] < warmup and time.monotonic() < deadline:
+        gevent.sleep(0.005)
+    n0, c0, t0 = counts["all"], time.process_time(), time.perf_counter()
+    while counts["all"] - n0 < requests and time.monotonic() < deadline:
+        gevent.sleep(0.005)
+    n1, c1, t1 = counts["all"], time.process_time(), time.perf_counter()
+    runner.quit()
+    return {"requests": n1 - n0, "cpu_s": c1 - c0, "wall_s": t1 - t0, "failed": counts["failed"]}
+
+
+def run_one(kind: str, port: int, args: argparse.Namespace, cpu: int | None) -> dict:
+    cmd = [sys.executable, __file__, "--drive", kind, "--port", str(port), "--users", str(args.users),
+           "--requests", str(args.requests)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=180, preexec_fn=_pin(cpu), check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{kind} driver failed: {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--duration", type=float, default=8.0, help="seconds of load per run (default 8)")
-    p.add_argument("--repeats", type=int, default=3, help="flow/locustfile pairs (default 3)")
+    p.add_argument("--requests", type=int, default=20_000, help="measured requests per run (default 20000)")
+    p.add_argument("--repeats", type=int, default=5, help="flow/locustfile pairs (default 5)")
     p.add_argument("--users", type=int, default=20, help="concurrent users (default 20)")
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     p.add_argument("--serve-lifetime", type=float, default=600.0, help=argparse.SUPPRESS)
+    p.add_argument("--drive", choices=["flow", "locustfile"], help=argparse.SUPPRESS)
+    p.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.serve:
         serve(args.serve, args.serve_lifetime)
         return 0
+    if args.drive:
+        print(json.dumps(drive(args.drive, f"http://127.0.0.1:{args.port}", args.users, args.requests,
+                               warmup=max(500, args.requests // 10))))
+        return 0
     cpus = sorted(os.sched_getaffinity(0))
     gen_cpu, target_cpu = (cpus[0], cpus[-1]) if len(cpus) >= 2 else (None, None)
     print(machine())
-    print(f"duration {args.duration:g}s, repeats {args.repeats}, users {args.users}, "
+    print(f"{args.requests} measured requests per run, {args.repeats} pairs, {args.users} users, "
           f"generator on CPU {gen_cpu}, target on CPU {target_cpu}")
     port = _free_port()
-    host = f"http://127.0.0.1:{port}"
-    work = Path(tempfile.mkdtemp(prefix="loadkit-flows-"))
-    runs: list[Run] = []
-    lifetime = 60 + args.repeats * 2 * (args.duration + 60)
     started = time.perf_counter()
-    with start_target(port, target_cpu, lifetime) as target:
+    rows: list[tuple[int, str, dict]] = []
+    with start_target(port, target_cpu, 60 + args.repeats * 2 * 180) as target:
         for i in range(1, args.repeats + 1):
-            order = (True, False) if i % 2 else (False, True)  # alternate which goes first
-            for flow in order:
-                others = wait_for_quiet([target], max_wait=10)
-                r = run_one(work, host, args.users, args.duration, i, flow, gen_cpu, target)
-                runs.append(r)
-                print(f"  {r.config} #{i}: {r.requests} requests, {r.rps:.0f}/s, {r.failures} failed "
-                      f"(others used {others:.2f} cores before, {r.other_cpu_mid:.2f} during)", flush=True)
-    print()
-    print_table(runs)
-    flows = {r.repeat: r for r in runs if r.config == "flow"}
-    hands = {r.repeat: r for r in runs if r.config == "locustfile"}
-    pairs = [flows[i].rps / hands[i].rps for i in sorted(flows) if hands[i].rps]
-    mf, mh = statistics.median(r.rps for r in flows.values()), statistics.median(r.rps for r in hands.values())
-    print(f"\nmedian RPS flow {mf:.0f} vs locustfile {mh:.0f}: ratio {mf / mh:.3f} "
-          f"({'within' if mf / mh >= 0.9 else 'BEYOND'} 10 %)")
+            for kind in (("flow", "locustfile") if i % 2 else ("locustfile", "flow")):  # alternate who goes first
+                others = wait_for_quiet([target], max_wait=5)
+                r = run_one(kind, port, args, gen_cpu)
+                rows.append((i, kind, r))
+                print(f"  {kind:<10} #{i}: {r['requests']} requests, {r['cpu_s'] / r['requests'] * 1e6:.1f} us CPU "
+                      f"each, {r['requests'] / r['wall_s']:.0f}/s, {r['failed']} failed "
+                      f"(others used {others:.2f} cores before)", flush=True)
+    us = {(i, k): r["cpu_s"] / r["requests"] * 1e6 for i, k, r in rows if r["requests"]}
+    pairs = [us[(i, "flow")] / us[(i, "locustfile")] for i in range(1, args.repeats + 1)
+             if (i, "flow") in us and (i, "locustfile") in us]
+    med_f = statistics.median(v for (_, k), v in us.items() if k == "flow")
+    med_h = statistics.median(v for (_, k), v in us.items() if k == "locustfile")
+    print(f"\nmedian CPU per request: flow {med_f:.1f} us, locustfile {med_h:.1f} us, ratio {med_f / med_h:.3f} "
+          f"({'within' if med_f / med_h <= 1.10 else 'BEYOND'} 10 %)")
     print(f"per-pair ratios: {', '.join(f'{x:.3f}' for x in pairs)} (median {statistics.median(pairs):.3f}, "
           f"spread {min(pairs):.3f}-{max(pairs):.3f})")
     print(f"total {time.perf_counter() - started:.0f} s")
-    bad = [r for r in runs if r.exit_code != 0 or not r.requests or r.failures]
-    if bad:
-        print(f"warning: {len(bad)} run(s) failed, had failures or counted nothing; logs under {work}")
-    else:
-        import shutil
-
-        shutil.rmtree(work, ignore_errors=True)
-    return 1 if bad else 0
+    failed = sum(r["failed"] for _, _, r in rows)
+    if failed:
+        print(f"warning: {failed} requests failed: the two drivers did not do the same work")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import json
 import pytest
 from geventhttpclient.header import Headers
 
-from loadkit.run.responses import Judge
+from loadkit.run.responses import Body, Judge
 from loadkit.scenario.extract import parse_extract
 from loadkit.scenario.model import Expect
 
@@ -24,7 +24,7 @@ def judge(expect: Expect | None = None, **extract):
 
 
 def fails(expect: Expect, status=200, body=BODY, latency=0.01):
-    return judge(expect).failure(status, headers(), lambda: body, latency)
+    return judge(expect).failure(status, headers(), Body(lambda: body), latency)
 
 
 def test_values_from_json_header_regex_and_cookie():
@@ -32,12 +32,12 @@ def test_values_from_json_header_regex_and_cookie():
               csrf='regex:name="csrf" value="([^"]+)"', whole="regex:t-\\d", sid="cookie:sid")
     h = headers(("Location", "/cart/5"), ("Set-Cookie", "other=1; Path=/"), ("Set-Cookie", "sid=abc; HttpOnly"))
     body = BODY + '<input name="csrf" value="c-9">'
-    values, why = j.values(h, lambda: body)  # a body with JSON and HTML is not JSON: the first json: rule says so
+    values, why = j.values(h, Body(lambda: body))  # a body with JSON and HTML is not JSON: the first json: rule says so
     assert (values, why) == ({}, "extract token (json:$.token): the response is not JSON: " + body[:60] + "…")
     j2 = judge(item="json:$.items[1].id", where="header:location", sid="cookie:sid")
-    assert j2.values(h, lambda: BODY) == ({"item": 23, "where": "/cart/5", "sid": "abc"}, None)
+    assert j2.values(h, Body(lambda: BODY)) == ({"item": 23, "where": "/cart/5", "sid": "abc"}, None)
     j3 = judge(csrf='regex:name="csrf" value="([^"]+)"', whole="regex:t-\\d")
-    assert j3.values(h, lambda: 'x t-1 <input name="csrf" value="c-9">') == ({"csrf": "c-9", "whole": "t-1"}, None)
+    assert j3.values(h, Body(lambda: 'x t-1 <input name="csrf" value="c-9">')) == ({"csrf": "c-9", "whole": "t-1"}, None)
 
 
 @pytest.mark.parametrize(("spec", "reason"), [
@@ -48,11 +48,11 @@ def test_values_from_json_header_regex_and_cookie():
     ("cookie:sid", "extract v (cookie:sid): the response sets no such cookie"),
 ])
 def test_a_missing_value_names_the_extraction(spec, reason):
-    assert judge(v=spec).values(headers(), lambda: BODY) == ({}, reason)
+    assert judge(v=spec).values(headers(), Body(lambda: BODY)) == ({}, reason)
 
 
 def test_json_extraction_of_an_empty_body_says_so():
-    assert judge(v="json:$.a").values(headers(), lambda: "") == (
+    assert judge(v="json:$.a").values(headers(), Body(lambda: "")) == (
         {}, "extract v (json:$.a): the response body is empty, not JSON")
 
 
@@ -75,3 +75,14 @@ def test_expectations_name_the_one_that_failed():
     assert fails(Expect(json=(("$.token", "t-2"),))) == "expect json $.token: expected 't-2', got 't-1'"
     assert fails(Expect(json=(("$.x", "exists"),))) == "expect json $.x: no match in the response"
     assert fails(Expect(json=(("$.x", 1),)), body="<html>") == "expect json: the response is not JSON: <html>"
+
+
+@pytest.mark.parametrize("path", ["$", "$.token", "$.items[0].id", "$.items[1].price", "$.items[5]", "$['n']",
+                                  "$.items[*].id", "$..id", "$.missing.x", "$.n.x", "$.items.id", "$.a-b"])
+def test_the_direct_lookup_finds_what_jsonpath_ng_finds(path):
+    from jsonpath_ng import parse
+
+    from loadkit.run.responses import _Path
+
+    doc = {**json.loads(BODY), "a-b": 1}
+    assert _Path(path).find(doc) == [m.value for m in parse(path).find(doc)]
