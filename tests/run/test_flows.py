@@ -13,6 +13,7 @@ import pytest
 from gevent.pywsgi import WSGIServer
 from helpers import only_run, read
 
+from loadkit.baseline import aggregates_from_summary
 from loadkit.cli import main
 
 ITEMS = {17: {"id": 17, "name": "lamp", "price": 30}, 23: {"id": 23, "name": "shoe", "price": 80}}
@@ -150,6 +151,11 @@ def test_flow_carries_token_ids_and_csrf_with_no_errors(shop, tmp_path):
     verdict = read(run, "verdict.json")
     group_check = next(c for c in verdict["checks"] if "group=checkout" in c["check"])
     assert group_check["status"] == "PASS"
+    # the report shows the group, a baseline records it (what compare "p95(latency, group=checkout)" reads)
+    html = (run / "report.html").read_text()
+    assert "<h2>Groups</h2>" in html and "<td>checkout</td>" in html
+    aggregates = aggregates_from_summary(summary)
+    assert aggregates["p95(latency, group=checkout)"] == summary["groups"]["checkout"]["latency_ms"]["p95"]
 
 
 def test_without_the_extraction_the_token_is_an_unknown_variable_before_any_request(shop, tmp_path, capsys):
