@@ -142,6 +142,12 @@ def _parser() -> argparse.ArgumentParser:
     har.add_argument("--min-think", type=float, default=0.2,
                      help="shortest pause, in seconds, kept as a think time (default 0.2)")
     har.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    oas = ssub.add_parser("from-openapi", help="a skeleton scenario from an OpenAPI 3 description")
+    oas.add_argument("spec", help="the OpenAPI 3 file (YAML or JSON)")
+    oas.add_argument("-o", "--out", required=True, help="the scenario file to write")
+    oas.add_argument("--name", help="the scenario's name (default: the output file's stem)")
+    oas.add_argument("--host", help="the target URL (default: the spec's first absolute server URL)")
+    oas.add_argument("--force", action="store_true", help="replace the output file if it exists")
 
     worker = sub.add_parser("worker", help="run as a Locust worker of a `loadkit run --expect-workers` master")
     worker.add_argument("scenario")
@@ -539,8 +545,13 @@ def _cmd_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from pathlib import Path
 
     from .scenario.har import HarOptions, write_har_scenario
+    from .scenario.openapi import write_openapi_scenario
 
     name = args.name or re.sub(r"[^A-Za-z0-9_.-]", "-", Path(args.out).stem).strip("-.") or "recorded"
+    if args.scenario_command == "from-openapi":
+        s = write_openapi_scenario(args.spec, args.out, name, args.host, args.force)
+        print(f"{args.out}: {len(s['users'][0]['requests'])} requests, one per operation; {s['description']}", file=out)
+        return EXIT_PASS
     s = write_har_scenario(args.har, args.out, HarOptions(name=name, host=args.host, keep_static=args.keep_static,
                                                           min_think=args.min_think), force=args.force)
     flow = s["users"][0]["flow"]
