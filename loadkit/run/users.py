@@ -200,7 +200,7 @@ class _Prepared:
         self.uses = _names_in([req.path, self.headers, req.json, req.data])
         # templates are rendered when they use a variable or escape a brace ({{ or }}), each compiled once
         self.path = self._compiled(req.path)
-        self.rendered_headers = self._compiled(self.headers) if self.headers else None
+        self.rendered_headers = self._headers(self._compiled(self.headers)) if self.headers else None
         self.json = self._compiled(req.json) if req.json is not None else None
         self.data = self._compiled(req.data) if req.data is not None else None
 
@@ -212,6 +212,11 @@ class _Prepared:
         if not any("{" in t or "}" in t for t in _strings_of(value)):
             return lambda v: value
         return _template(value)
+
+    @staticmethod
+    def _headers(render: Callable[[Values], Any]) -> Callable[[Values], dict[str, str]]:
+        """Header values are text even when a value is a number (an id extracted from JSON)."""
+        return lambda v: {str(k): str(x) for k, x in render(v).items()}
 
     def issue(self, user: FastHttpUser, rng: random.Random, variables: _Vars, intended: float | None = None) -> None:
         self.send(user, variables.draw(rng, self.uses) if self.uses else {}, intended)

@@ -51,6 +51,8 @@ class Shop:
             return reply("200 OK", {"items": list(ITEMS.values())})
         if path.startswith("/items/"):
             item = ITEMS.get(int(path.rsplit("/", 1)[1]) if path.rsplit("/", 1)[1].isdigit() else -1)
+            if item and environ.get("HTTP_X_ITEM") != str(item["id"]):
+                return reply("400 Bad Request", {"error": "X-Item differs from the path"})
             return reply("200 OK", item) if item else reply("404 Not Found", {"error": "no such item"})
         if path.startswith("/cart") or path in ("/checkout", "/pay"):
             if token is None:
@@ -101,7 +103,8 @@ FLOW = """\
           - {think: {between: [0.001, 0.005]}}
           - {name: search, path: "/search?q=lamp", extract: {item: "json:$.items[0].id"},
              expect: {status: 200, json: {"$.items": non-empty}}}
-          - {name: item, path: "/items/{item}", timeout: 2s, expect: {body_contains: price, json: {"$.id": 17}}}
+          - {name: item, path: "/items/{item}", timeout: 2s, headers: {X-Item: "{item}"},
+             expect: {body_contains: price, json: {"$.id": 17}}}
           - {name: add-to-cart, method: POST, path: /cart, json: {item: "{item}"},
              headers: {Authorization: "Bearer {token}"}, expect: {status: 201}, group: checkout,
              extract: {cart_url: "header:Location"}}
@@ -164,7 +167,7 @@ def test_without_the_extraction_the_token_is_an_unknown_variable_before_any_requ
     (tmp_path / "s.yaml").write_text(textwrap.dedent(text))
     assert main(["run", str(tmp_path / "s.yaml"), "--host", url, "--out", str(tmp_path / "r"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[0] == (f"loadkit: error: {tmp_path / 's.yaml'}:17: users.0.flow.4.headers: unknown variable "
+    assert err[0] == (f"loadkit: error: {tmp_path / 's.yaml'}:18: users.0.flow.4.headers: unknown variable "
                              "{token} (vars of this user: who; extracted by earlier steps: item, sid)")
     assert app.seen == []  # not a request was sent
 
