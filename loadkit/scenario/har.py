@@ -164,7 +164,7 @@ def _candidates(e: _Entry) -> list[str]:
     """Values a request sends that could have come from an earlier response: not plain words, not tiny."""
     found: list[str] = []
     parts = urlsplit(e.url)
-    found += [seg for seg in parts.path.split("/") if seg]
+    found += [seg for seg in parts.path.split("/") if seg] + [parts.path]  # the whole path: a Location it followed
     found += [v for _, v in parse_qsl(parts.query)]
     for v in e.headers.values():
         found += [v, *v.split()]

@@ -278,3 +278,36 @@ def test_from_har_never_overwrites_and_refuses_non_json(tmp_path, capsys):
     assert main(["scenario", "from-har", str(tmp_path / "bad.har"), "-o", str(tmp_path / "x.yaml")]) == 2
     assert "exists; give another -o or --force" in capsys.readouterr().err
     assert (tmp_path / "x.yaml").read_text() == "mine"
+
+
+def _entry(t, method, url, status=200, headers=(), body=None, rheaders=(), rtext="", rmime="application/json"):
+    req = {"method": method, "url": url, "headers": [{"name": k, "value": v} for k, v in headers]}
+    if body is not None:
+        req["postData"] = {"mimeType": "application/json", "text": json.dumps(body)}
+    return {"startedDateTime": f"2026-01-01T00:00:{t:06.3f}Z", "time": 50, "request": req,
+            "response": {"status": status, "headers": [{"name": k, "value": v} for k, v in rheaders],
+                         "content": {"mimeType": rmime, "text": rtext}}}
+
+
+def test_tokens_in_headers_and_locations_become_extractions():
+    har = {"log": {"entries": [
+        _entry(0, "POST", "http://api.test/login", body={"user": "ann"}, rtext='{"access_token": "eyJ.a1b2c3"}'),
+        _entry(0.1, "GET", "http://cdn.other.test/lib.js", rmime="text/javascript"),
+        _entry(1.35, "POST", "http://api.test/orders", 201, headers=[("Authorization", "Bearer eyJ.a1b2c3")],
+               body={"sku": "A-100"}, rheaders=[("Location", "/orders/ord-991")], rtext=""),
+        _entry(1.5, "GET", "http://api.test/orders/ord-991", headers=[("Authorization", "Bearer eyJ.a1b2c3"),
+                                                                    ("Cookie", "sid=1"), ("X-Note", "{literal}")]),
+    ]}}
+    s = har_to_scenario(har, HarOptions(name="api"), "api.har")
+    assert s["target"] == {"host": "http://api.test", "allowed_hosts": ["api.test"]}
+    flow = s["users"][0]["flow"]
+    assert [x.get("path") or x["think"] for x in flow] == ["/login", "1.3s", "/orders", "{location}"]
+    login, _, order, fetch = flow
+    assert login["extract"] == {"access_token": "json:$.access_token"} and login["json"] == {"user": "ann"}
+    assert order["headers"] == {"Authorization": "Bearer {access_token}"} and order["expect"] == {"status": 201}
+    assert order["extract"] == {"location": "header:Location"} and order["json"] == {"sku": "A-100"}
+    assert fetch["headers"] == {"Authorization": "Bearer {access_token}", "X-Note": "{{literal}}"}
+    from loadkit.scenario import parse_scenario
+
+    parsed = parse_scenario(yaml.safe_dump(s), "api.yaml")  # it validates: every variable is extracted first
+    assert [r.name for r in parsed.users[0].all_requests] == ["POST /login", "POST /orders", "GET {location}"]
