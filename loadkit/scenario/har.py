@@ -164,7 +164,7 @@ def _candidates(e: _Entry) -> list[str]:
     """Values a request sends that could have come from an earlier response: not plain words, not tiny."""
     found: list[str] = []
     parts = urlsplit(e.url)
-    found += [seg for seg in parts.path.split("/") if seg] + [parts.path]  # the whole path: a Location it followed
+    found += [seg for seg in parts.path.split("/") if seg]
     found += [v for _, v in parse_qsl(parts.query)]
     for v in e.headers.values():
         found += [v, *v.split()]
@@ -199,8 +199,15 @@ def _json_path(doc: Any, value: str, path: str = "$") -> tuple[str, str] | None:
     return None
 
 
-def _source(e: _Entry, value: str) -> tuple[str, str] | None:
-    """(extraction, a name for it) reading ``value`` from the response of ``e``, or None."""
+def _source(e: _Entry, value: str, headers_only: bool = False) -> tuple[str, str] | None:
+    """(extraction, a name for it) reading ``value`` from the response of ``e``, or None.
+
+    Never from a redirect: the replay follows it, and sees the response it leads to instead."""
+    if 300 <= e.status < 400:
+        return None
+    if headers_only:
+        return next(((f"header:{n}", n) for n, v in e.response_headers if v == value and n.lower() != "set-cookie"),
+                    None)
     if "json" in e.response_mime and e.response_text:
         try:
             hit = _json_path(json.loads(e.response_text), value)
@@ -241,12 +248,13 @@ def _correlate(kept: list[_Entry]) -> None:
     taken: set[str] = set()
     current: dict[str, str] = {}  # value -> variable, from the latest response that returned it
     for k, e in enumerate(kept):
-        for value in _candidates(e):
+        path = urlsplit(e.url).path  # the whole path only from a header: a Location the browser followed
+        for value, headers_only in [(v, False) for v in _candidates(e)] + [(path, True)]:
             if value in current:
                 continue
             for j in range(k - 1, -1, -1):
                 src = kept[j]
-                got = _source(src, value)
+                got = _source(src, value, headers_only)
                 if got:
                     spec, base = got
                     name = _var(base, taken)
