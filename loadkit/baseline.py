@@ -142,6 +142,8 @@ def aggregates_from_summary(summary: dict) -> dict[str, float]:
         add(summary["requests"], None, robust.get("requests"))
     for name, stats in (summary.get("endpoints") or {}).items():
         add(stats, name, robust_eps.get(name))
+    for name, stats in (summary.get("groups") or {}).items():  # what compare "p95(latency, group=G)" reads
+        add(stats, f"group={name}", None)
     for name, m in (summary.get("metrics") or {}).items():
         for stat in ("mean", "p95", "max", "min", "per_request"):
             if isinstance(m, dict) and m.get(stat) is not None:

@@ -148,6 +148,24 @@ def _parser() -> argparse.ArgumentParser:
     diff_env.add_argument("--map", action="append", default=[], metavar="A_SOURCE=B_SOURCE",
                           help="a source (or key) of A that B names differently")
 
+    scen = sub.add_parser("scenario", help="make scenarios from recordings")
+    ssub = scen.add_subparsers(dest="scenario_command", required=True, parser_class=_Parser)
+    har = ssub.add_parser("from-har", help="turn a browser recording (HAR) into a flow scenario")
+    har.add_argument("har", help="the .har file (DevTools: Save all as HAR)")
+    har.add_argument("-o", "--out", required=True, help="the scenario file to write")
+    har.add_argument("--name", help="the scenario's name (default: the output file's stem)")
+    har.add_argument("--host", help="the host (host:port) to replay; default: the one most requests went to (others are dropped)")
+    har.add_argument("--keep-static", action="store_true", help="keep scripts, styles, images and fonts")
+    har.add_argument("--min-think", type=float, default=0.2,
+                     help="shortest pause, in seconds, kept as a think time (default 0.2)")
+    har.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    oas = ssub.add_parser("from-openapi", help="a skeleton scenario from an OpenAPI 3 description")
+    oas.add_argument("spec", help="the OpenAPI 3 file (YAML or JSON)")
+    oas.add_argument("-o", "--out", required=True, help="the scenario file to write")
+    oas.add_argument("--name", help="the scenario's name (default: the output file's stem)")
+    oas.add_argument("--host", help="the target URL (default: the spec's first absolute server URL)")
+    oas.add_argument("--force", action="store_true", help="replace the output file if it exists")
+
     worker = sub.add_parser("worker", help="run as a Locust worker of a `loadkit run --expect-workers` master")
     worker.add_argument("scenario")
     worker.add_argument("--master", required=True, metavar="HOST:PORT")
@@ -564,6 +582,28 @@ def _cmd_profile(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_PASS
 
 
+def _cmd_scenario(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import re
+    from pathlib import Path
+
+    from .scenario.har import HarOptions, write_har_scenario
+    from .scenario.openapi import write_openapi_scenario
+
+    name = args.name or re.sub(r"[^A-Za-z0-9_.-]", "-", Path(args.out).stem).strip("-.") or "recorded"
+    if args.scenario_command == "from-openapi":
+        s = write_openapi_scenario(args.spec, args.out, name, args.host, args.force)
+        print(f"{args.out}: {len(s['users'][0]['requests'])} requests, one per operation; {s['description']}", file=out)
+        return EXIT_PASS
+    s = write_har_scenario(args.har, args.out, HarOptions(name=name, host=args.host, keep_static=args.keep_static,
+                                                          min_think=args.min_think), force=args.force)
+    flow = s["users"][0]["flow"]
+    requests = [x for x in flow if "path" in x]
+    extracted = sum(len(x.get("extract") or {}) for x in requests)
+    print(f"{args.out}: {len(requests)} requests, {len(flow) - len(requests)} think times, {extracted} extracted "
+          f"values; {s['description']}", file=out)
+    return EXIT_PASS
+
+
 _COMMANDS = {"run": _cmd_run, "demo": _cmd_demo, "validate": _cmd_validate, "target": _cmd_target,
              "worker": _cmd_worker, "compare": _cmd_compare, "baseline": _cmd_baseline, "capacity": _cmd_capacity, "report": _cmd_report,
-             "profile": _cmd_profile, "env": _cmd_env}
+             "profile": _cmd_profile, "env": _cmd_env, "scenario": _cmd_scenario}

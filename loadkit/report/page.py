@@ -204,6 +204,17 @@ def _endpoints(d: ReportData) -> str:
     return f"<p class=muted>{note}</p>" + _table(head, rows, tuple(range(1, 12)))
 
 
+def _groups(d: ReportData) -> str:
+    """The flows' groups (``group:`` on steps), each as one row over the checked window."""
+    groups: dict = (d.summary or {}).get("groups") or {}
+    rows = []
+    for name, st in sorted(groups.items()):
+        lat = st.get("latency_ms") or {}
+        rows.append([_e(name), _e(st.get("total", "—")), _fmt("rps", st.get("rps")), _fmt("error_rate", st.get("error_rate")),
+                     _fmt("latency", lat.get("p50")), _fmt("latency", lat.get("p95")), _fmt("latency", lat.get("p99"))])
+    return _table(["group", "requests", "rps", "errors", "p50", "p95", "p99"], rows, tuple(range(1, 7)))
+
+
 def _cell(v: Any) -> str:
     return "<i class=muted>(absent)</i>" if v is None else f"<code>{_e(v)}</code>"
 
@@ -332,7 +343,10 @@ def render_html(d: ReportData, charts: Mapping[str, bytes | None], generated: st
              _img(charts.get("metrics"), "metrics over time", "No collector metrics recorded.")]
     if d.not_charted:
         body.append("<ul class=muted>" + "".join(f"<li>{_e(x)}</li>" for x in d.not_charted) + "</ul>")
-    body += ["<h2>Endpoints</h2>", _endpoints(d), "<h2>Run manifest</h2>", _manifest(d),
+    body += ["<h2>Endpoints</h2>", _endpoints(d)]
+    if (d.summary or {}).get("groups"):
+        body += ["<h2>Groups</h2>", _groups(d)]
+    body += ["<h2>Run manifest</h2>", _manifest(d),
              f"<p class=muted>Generated {_e(generated)} by loadkit {_e(version)} from <code>{_e(d.run_dir)}</code>."
              + (f" Time bins of {t.bin_s:g} s from {_e(t.source)}, over the whole run ({_format('metric', d.span)} s)."
                 if t else "") + "</p>"]

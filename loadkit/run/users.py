@@ -19,8 +19,9 @@ import gevent
 from locust import FastHttpUser, User, between, constant, constant_pacing, task
 
 from ..scenario.locustfile import import_locust_class
-from ..scenario.model import Auth, LocustUserRef, Request, Scenario, Var, Wait, YamlUser
+from ..scenario.model import Auth, LocustUserRef, Repeat, Request, Scenario, Step, Think, Var, Wait, YamlUser
 from .openmodel import Schedule
+from .responses import Body, Judge
 
 __all__ = ["build_user_classes", "build_open_user", "open_mix", "user_timeouts", "Share"]
 
@@ -140,26 +141,35 @@ class _Vars:
         return out
 
 
-def _render_str(text: str, values: Values) -> Any:
-    def one(m: re.Match[str]) -> Any:
-        value = values[m.group(1)]
-        return value[m.group(2)] if m.group(2) else value
+def _template(value: Any) -> Callable[[Values], Any]:
+    """``value`` compiled once into a function of the values: placeholders replaced, ``{{``/``}}`` unescaped.
 
-    whole = _PLACEHOLDER.fullmatch(text)
-    if whole:  # keep the type: {"id": "{ticket_id}"} sends a number
-        return one(whole)
-    # one pass, so a drawn value containing braces is never unescaped
-    return _TOKEN.sub(lambda m: m.group(0)[0] if m.group(1) is None else str(one(m)), text)
-
-
-def _render(value: Any, values: Values) -> Any:
+    A string that is one placeholder keeps the value's type ({"id": "{ticket_id}"} sends a number);
+    a drawn value containing braces is inserted as it is, never unescaped.
+    """
     if isinstance(value, str):
-        return _render_str(value, values)
+        whole = _PLACEHOLDER.fullmatch(value)
+        if whole:
+            name, col = whole.group(1), whole.group(2)
+            return (lambda v: v[name][col]) if col else (lambda v: v[name])
+        parts: list[Any] = []
+        pos = 0
+        for m in _TOKEN.finditer(value):
+            parts.append(value[pos:m.start()])
+            parts.append(m.group(0)[0] if m.group(1) is None else (m.group(1), m.group(2)))
+            pos = m.end()
+        parts.append(value[pos:])
+        if all(isinstance(p, str) for p in parts):
+            const = "".join(parts)
+            return lambda v: const
+        return lambda v: "".join(p if isinstance(p, str) else str(v[p[0]][p[1]] if p[1] else v[p[0]]) for p in parts)
     if isinstance(value, dict):
-        return {_render(k, values): _render(v, values) for k, v in value.items()}
+        items = [(_template(k), _template(x)) for k, x in value.items()]
+        return lambda v: {k(v): x(v) for k, x in items}
     if isinstance(value, list):
-        return [_render(v, values) for v in value]
-    return value
+        elements = [_template(x) for x in value]
+        return lambda v: [e(v) for e in elements]
+    return lambda v: value
 
 
 def _strings_of(value: Any) -> list[str]:
@@ -188,39 +198,104 @@ class _Prepared:
         self.req = req
         self.headers = dict(base_headers + req.headers)
         self.uses = _names_in([req.path, self.headers, req.json, req.data])
-        # templates are rendered when they use a variable or escape a brace ({{ or }})
-        self.templated = bool(self.uses) or any("{{" in t or "}}" in t for t in _strings_of(
-            [req.path, self.headers, req.json, req.data]))
+        # templates are rendered when they use a variable or escape a brace ({{ or }}), each compiled once
+        self.path = self._compiled(req.path)
+        self.rendered_headers = self._headers(self._compiled(self.headers)) if self.headers else None
+        self.json = self._compiled(req.json) if req.json is not None else None
+        self.data = self._compiled(req.data) if req.data is not None else None
+
+        self.judge = Judge(req.expect, req.extract) if req.expect.given or req.extract else None
+
+    @staticmethod
+    def _compiled(value: Any) -> Callable[[Values], Any]:
+        """The value itself when it has nothing to render (no placeholder, no escaped brace), else its template."""
+        if not any("{" in t or "}" in t for t in _strings_of(value)):
+            return lambda v: value
+        return _template(value)
+
+    @staticmethod
+    def _headers(render: Callable[[Values], Any]) -> Callable[[Values], dict[str, str]]:
+        """Header values are text even when a value is a number (an id extracted from JSON)."""
+        return lambda v: {str(k): str(x) for k, x in render(v).items()}
 
     def issue(self, user: FastHttpUser, rng: random.Random, variables: _Vars, intended: float | None = None) -> None:
+        self.send(user, variables.draw(rng, self.uses) if self.uses else {}, intended)
+
+    def send(self, user: FastHttpUser, values: Values, intended: float | None = None) -> bool:
+        """Send the request with ``values``, judge the response; add what it extracts to ``values``.
+
+        False when the iteration of a flow must end: this request should have yielded values and did not.
+        """
         r = self.req
-        t = self.templated
-        values = variables.draw(rng, self.uses) if self.uses else {}
-        path = str(_render(r.path, values)) if t else r.path
+        path = str(self.path(values))
         kwargs: dict[str, Any] = {"name": r.name}
         if r.timeout is not None:
             kwargs["timeout"] = r.timeout
         if intended is not None:
             kwargs["context"] = {"intended": intended}
-        if self.headers:
-            kwargs["headers"] = _render(self.headers, values) if t else self.headers
-        if r.json is not None:
-            kwargs["json"] = _render(r.json, values) if t else r.json
-        if r.data is not None:
-            kwargs["data"] = str(_render(r.data, values)) if t else r.data
-        if not r.expect_status and r.expect_contains is None:
+        if self.rendered_headers is not None:
+            kwargs["headers"] = self.rendered_headers(values)
+        if self.json is not None:
+            kwargs["json"] = self.json(values)
+        if self.data is not None:
+            kwargs["data"] = str(self.data(values))
+        judge = self.judge
+        if judge is None:
             user.client.request(r.method, path, **kwargs)
-            return
+            return True
         with user.client.request(r.method, path, catch_response=True, **kwargs) as resp:
-            status = resp.status_code
-            if r.expect_status and status not in r.expect_status:
-                resp.failure(f"expected status {'/'.join(map(str, r.expect_status))}, got {status}")
-            elif not r.expect_status and not 0 < status < 400:
-                resp.failure(f"status {status}")
-            elif r.expect_contains is not None and r.expect_contains not in (resp.text or ""):
-                resp.failure(f"response does not contain {r.expect_contains!r}")
+            if not resp.status_code and resp.request_meta.get("exception") is not None:
+                return not r.extract  # no response (refused, timed out): Locust records its own reason
+            body = Body(lambda: resp.text)
+            reason = judge.failure(resp.status_code, resp.headers, body, resp.request_meta["response_time"] / 1000.0)
+            if reason is None and r.extract:
+                got, reason = judge.values(resp.headers, body)
+                values.update(got)
+            if reason is not None:
+                resp.failure(reason)
+                return not r.extract
+            resp.success()
+            return True
+
+
+class _Flow:
+    """A user's flow, prepared once: requests with their judges, think times, repeated blocks."""
+
+    def __init__(self, steps: tuple[Step, ...], base_headers: tuple[tuple[str, str], ...], variables: _Vars):
+        self.steps = [self._prepare(s, base_headers) for s in steps]
+        self.draws = frozenset(n for p in self._requests(self.steps) for n in p.uses) & variables.variables.keys()
+
+    def _prepare(self, step: Step, base_headers: tuple[tuple[str, str], ...]) -> Any:
+        if isinstance(step, Request):
+            return _Prepared(step, base_headers)
+        if isinstance(step, Repeat):
+            return step.count, [self._prepare(s, base_headers) for s in step.steps]
+        return step
+
+    def _requests(self, steps: list) -> list[_Prepared]:
+        out: list[_Prepared] = []
+        for s in steps:
+            if isinstance(s, _Prepared):
+                out.append(s)
+            elif isinstance(s, tuple):
+                out.extend(self._requests(s[1]))
+        return out
+
+    def run(self, user: FastHttpUser, rng: random.Random, values: Values, steps: list | None = None) -> bool:
+        """One iteration: every step in order; False as soon as a step that should yield values did not."""
+        for step in self.steps if steps is None else steps:
+            if isinstance(step, _Prepared):
+                if not step.send(user, values):
+                    return False
+            elif isinstance(step, Think):
+                w = step.wait
+                gevent.sleep(rng.uniform(w.low, w.high) if w.kind == "between" else w.low)
             else:
-                resp.success()
+                count, inner = step
+                for _ in range(count):
+                    if not self.run(user, rng, values, inner):
+                        return False
+        return True
 
 
 def open_mix(scenario: Scenario) -> list[tuple[str, float]]:
@@ -280,9 +355,9 @@ def build_open_user(scenario: Scenario, schedule: Schedule, share: Share | None 
 def _yaml_class(spec: YamlUser, scenario: Scenario, index: int, share: Share) -> type[FastHttpUser]:
     target = scenario.target
     base_headers = target.headers + spec.headers + _auth_header(spec.auth or target.auth)
+    variables = _Vars(spec.vars, share)
     prepared = [_Prepared(r, base_headers) for r in spec.requests]
     weights = list(itertools.accumulate(r.weight for r in spec.requests))
-    variables = _Vars(spec.vars, share)
     seeds = itertools.count()
 
     def on_start(self: FastHttpUser) -> None:
@@ -290,10 +365,14 @@ def _yaml_class(spec: YamlUser, scenario: Scenario, index: int, share: Share) ->
         self._lk_rng = random.Random(None if seed is None else hash(seed))
 
     only = prepared[0] if len(prepared) == 1 else None
+    flow = _Flow(spec.flow, base_headers, variables) if spec.flow else None
 
     @task
     def pick(self: FastHttpUser) -> None:
         rng: random.Random = self._lk_rng
+        if flow is not None:  # the values of an iteration: its variables drawn once, then what its steps extract
+            flow.run(self, rng, variables.draw(rng, flow.draws) if flow.draws else {})
+            return
         choice = only or rng.choices(prepared, cum_weights=weights)[0]
         choice.issue(self, rng, variables)
 

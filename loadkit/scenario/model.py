@@ -6,7 +6,9 @@ Plain data, no behaviour beyond small derived properties; validation lives in
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from ..collectors.base import MetricSpec
@@ -16,6 +18,7 @@ from .checks import Check, CompareCheck
 __all__ = [
     "Scenario", "Target", "Auth", "Var", "Request", "Wait", "YamlUser", "LocustUserRef", "Stage", "Load", "AbortRule",
     "Segment", "OpenLoad", "MixBlock", "EnvironmentSpec", "ShapeRef", "DEFAULT_TIMEOUT_S",
+    "Extract", "ExtractFrom", "Expect", "Think", "Repeat", "Step", "flow_requests",
 ]
 
 #: Every request has a timeout: a hung target must end as a failure, not as a request that never returns.
@@ -110,6 +113,47 @@ class Var:
     order: str = "random"  # csv: "random" | "sequential"
 
 
+class ExtractFrom(str, Enum):
+    """Where an extracted value is read from in a response."""
+
+    JSON = "json"  # a JSONPath over the JSON body: the first match
+    HEADER = "header"  # a response header, by name
+    REGEX = "regex"  # a regular expression over the body: its first group (or the whole match)
+    COOKIE = "cookie"  # a cookie the response sets, by name
+
+
+@dataclass(frozen=True)
+class Extract:
+    """``name: "json:$.token"``: a value a flow step reads from its response, a variable for the later steps."""
+
+    name: str
+    source: ExtractFrom
+    expr: str  # the JSONPath, header name, pattern or cookie name
+
+    @property
+    def text(self) -> str:
+        return f"{self.source.value}:{self.expr}"
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What a response must be for its request to count as a success (empty: any status below 400)."""
+
+    status: tuple[int, ...] = ()  # empty: any status below 400
+    contains: tuple[str, ...] = ()  # the body contains each
+    not_contains: tuple[str, ...] = ()  # the body contains none
+    json: tuple[tuple[str, Any], ...] = ()  # JSONPath -> value, or the words "non-empty" / "exists"
+    max_latency: float | None = None  # seconds
+
+    @property
+    def needs_body(self) -> bool:
+        return bool(self.contains or self.not_contains or self.json)
+
+    @property
+    def given(self) -> bool:
+        return bool(self.status or self.needs_body or self.max_latency is not None)
+
+
 @dataclass(frozen=True)
 class Request:
     name: str
@@ -119,10 +163,37 @@ class Request:
     headers: tuple[tuple[str, str], ...] = ()
     json: Any = None
     data: str | None = None
-    expect_status: tuple[int, ...] = ()  # empty: any status below 400
-    expect_contains: str | None = None
+    expect: Expect = Expect()
     timeout: float | None = None  # seconds; None: the user's, else the scenario's
     group: str | None = None  # a named set of requests that checks, summaries and reports can target
+    extract: tuple[Extract, ...] = ()  # flow steps: values read from the response for the later steps
+
+
+@dataclass(frozen=True)
+class Think:
+    """A pause between flow steps, as a person reads a page: drawn from ``wait`` each time."""
+
+    wait: Wait
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """``repeat: N, steps: [...]``: the steps, in order, N times in a row."""
+
+    count: int
+    steps: tuple[Step, ...]
+
+
+Step = Request | Think | Repeat
+
+
+def flow_requests(steps: tuple[Step, ...]) -> Iterator[Request]:
+    """Every request of a flow, in order, each once (a repeated block's requests appear once)."""
+    for step in steps:
+        if isinstance(step, Request):
+            yield step
+        elif isinstance(step, Repeat):
+            yield from flow_requests(step.steps)
 
 
 @dataclass(frozen=True)
@@ -142,6 +213,12 @@ class YamlUser:
     headers: tuple[tuple[str, str], ...] = ()
     auth: Auth | None = None
     timeout: float | None = None  # seconds; None: the scenario's
+    flow: tuple[Step, ...] = ()  # steps in order, once per iteration (then ``requests`` is empty)
+
+    @property
+    def all_requests(self) -> tuple[Request, ...]:
+        """The requests this user can send: its random-pick ``requests`` or its flow's."""
+        return self.requests + tuple(flow_requests(self.flow))
 
 
 @dataclass(frozen=True)
@@ -224,12 +301,12 @@ class Scenario:
 
     @property
     def endpoint_names(self) -> frozenset[str]:
-        return frozenset(r.name for u in self.users if isinstance(u, YamlUser) for r in u.requests)
+        return frozenset(r.name for u in self.users if isinstance(u, YamlUser) for r in u.all_requests)
 
     @property
     def groups(self) -> dict[str, str]:
         """Request name → group, for the requests that belong to one."""
-        return {r.name: r.group for u in self.users if isinstance(u, YamlUser) for r in u.requests if r.group}
+        return {r.name: r.group for u in self.users if isinstance(u, YamlUser) for r in u.all_requests if r.group}
 
     @property
     def has_locust_users(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ...errors import ConfigError
 from ..locustfile import shape_classes
-from ..model import Load, LocustUserRef, OpenLoad, Segment, ShapeRef, Stage
+from ..model import Load, LocustUserRef, OpenLoad, Segment, ShapeRef, Stage, YamlUser
 from ..source import Path
 from .reader import _kind
 from .replay import ReplaySection
@@ -55,6 +55,11 @@ class LoadSection(ReplaySection):
             if any(isinstance(u, LocustUserRef) for u in users):
                 self.err(path + (kind,), "open-model loads (arrival, replay) issue the YAML users' requests; "
                                          "Locust classes run their own loops, so use stages for them")
+            for u in users:
+                if isinstance(u, YamlUser) and u.flow:
+                    self.err(path + (kind,), f"open-model loads (arrival, replay) start single requests; user "
+                                             f"{u.name!r} has a flow (steps that depend on each other), so use "
+                                             "stages for it")
             open_load = self.load_arrival(d, path) if kind == "arrival" else self.load_replay(d, path, users)
             stages = None if open_load is None else (Stage(open_load.duration, open_load.concurrency,
                                                            float(open_load.concurrency)),)

@@ -232,7 +232,7 @@ class ReplaySection(Reader):
 
     def replay_map(self, value: Any, path: Path, profile: Any, users: tuple) -> dict[str, str] | None:
         """``map: {"GET /x/{id}": request-name}`` checked against the profile's endpoints and the scenario's requests."""
-        names = {r.name for u in users if isinstance(u, YamlUser) for r in u.requests}
+        names = {r.name for u in users if isinstance(u, YamlUser) for r in u.all_requests}
         known = [f"{e.method} {e.path}" for e in profile.endpoints]
         if not isinstance(value, dict) or not value:
             got = "an empty mapping" if value == {} else _kind(value)

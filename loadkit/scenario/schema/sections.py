@@ -73,7 +73,7 @@ class OtherSections(Reader):
         may name requests we cannot see."""
         if any(isinstance(u, LocustUserRef) for u in users):
             return None
-        reqs = [r for u in users if isinstance(u, YamlUser) for r in u.requests]
+        reqs = [r for u in users if isinstance(u, YamlUser) for r in u.all_requests]
         return ({r.name for r in reqs} | {f"{r.method} {r.name}" for r in reqs}
                 | {f"group={r.group}" for r in reqs if r.group})
 

@@ -10,13 +10,14 @@ from ...hosts import LOOPBACK, AllowList
 from ..locustfile import locust_class_problem
 from ..model import Auth, LocustUserRef, Request, Target, Var, Wait, YamlUser
 from ..source import Path
-from .reader import Reader, _kind, _strings
+from .flow import FlowSection, Names
+from .reader import _kind, _strings
 
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][\w]*)(?:\.([\w-]+))?\}(?!\})")
 
 
-class UsersSection(Reader):
+class UsersSection(FlowSection):
     """``target:`` and ``users:``: who sends which requests where, and with what credentials."""
 
     #: the hosts a locustfile's top-level code may connect to while it is imported (``target.allowed_hosts``)
@@ -126,22 +127,32 @@ class UsersSection(Reader):
 
 
     def yaml_user(self, value: Any, path: Path) -> YamlUser | None:
-        d = self.mapping(value, path, {"name", "weight", "wait", "requests", "vars", "headers", "auth", "timeout"},
-                         {"name", "requests"})
+        d = self.mapping(value, path, {"name", "weight", "wait", "requests", "flow", "vars", "headers", "auth",
+                                       "timeout"}, {"name"})
         if d is None:
+            return None
+        if ("requests" in d) == ("flow" in d):
+            self.err(path, "expected exactly one of 'requests' (one picked at random per iteration) or 'flow' "
+                           "(steps in order, once per iteration)")
             return None
         name = self.string(d.get("name"), path + ("name",)) if "name" in d else None
         weight = self.number(d.get("weight", 1), path + ("weight",), 1, integer=True, maximum=1e6)
         wait = self.wait(d.get("wait", {"constant": 0}), path + ("wait",))
         variables = self.variables(d.get("vars") or {}, path + ("vars",))
-        requests = self.requests(d.get("requests"), path + ("requests",), {v.name: v for v in variables})
+        known = {v.name: v for v in variables}
+        flow = ()
+        if "flow" in d:
+            flow = self.flow(d["flow"], path + ("flow",), known)
+            requests = () if flow is not None else None
+        else:
+            requests = self.requests(d.get("requests"), path + ("requests",), known)
         headers = self.headers(d.get("headers"), path + ("headers",))
         self.placeholders(headers, path + ("headers",), {v.name: v for v in variables})
         auth = self.auth(d.get("auth"), path + ("auth",))
         timeout = self.timeout(d["timeout"], path + ("timeout",)) if "timeout" in d else None
-        if name is None or weight is None or wait is None or requests is None:
+        if name is None or weight is None or wait is None or requests is None or flow is None:
             return None
-        return YamlUser(name, int(weight), wait, requests, variables, headers, auth, timeout)
+        return YamlUser(name, int(weight), wait, requests, variables, headers, auth, timeout, flow)
 
     def wait(self, value: Any, path: Path) -> Wait | None:
         d = self.mapping(value, path, {"between", "constant", "pacing"})
@@ -249,13 +260,15 @@ class UsersSection(Reader):
             seen.add((r.method, r.name))
         return tuple(out) if len(out) == len(value) else None
 
-    def request(self, value: Any, path: Path, variables: dict[str, Var]) -> Request | None:
-        d = self.mapping(value, path, {"name", "method", "path", "weight", "headers", "json", "data", "expect",
-                                       "timeout"}, {"path"})
+    def request(self, value: Any, path: Path, variables: dict[str, Var], names: Names | None = None) -> Request | None:
+        """A request of ``requests:``, or a flow step when ``names`` (the values extracted so far) is given."""
+        keys = {"name", "method", "path", "weight", "headers", "json", "data", "expect", "timeout", "group"}
+        d = self.mapping(value, path, keys | {"extract"} if names is not None else keys, {"path"})
         if d is None or "path" not in d:
             return None
         url_path = self.string(d["path"], path + ("path",))
-        if url_path is not None and not url_path.startswith("/"):
+        starts_with_value = url_path is not None and bool(_PLACEHOLDER.match(url_path))  # e.g. "{cart_url}"
+        if url_path is not None and not url_path.startswith("/") and not starts_with_value:
             self.err(path + ("path",), f"expected a path starting with '/', got {url_path!r} (the host comes from target.host)")
         method = str(d.get("method", "GET")).upper()
         if method not in _METHODS:
@@ -268,15 +281,17 @@ class UsersSection(Reader):
         if "json" in d:
             self.json_body(d["json"], path + ("json",))
         headers = self.headers(d.get("headers"), path + ("headers",))
-        expect_status, contains = self.expect(d.get("expect"), path + ("expect",))
+        expect = self.expect(d.get("expect"), path + ("expect",))
         name = str(d.get("name") or url_path)  # as Locust names a request: by its path
         for key, val in (("path", url_path), ("headers", headers), ("json", d.get("json")), ("data", d.get("data"))):
-            self.placeholders(val, path + (key,), variables)
-        if url_path is None or weight is None:
+            self.placeholders(val, path + (key,), variables, names)
+        group = self.group(d["group"], path + ("group",)) if "group" in d else None
+        extract = self.extractions(d["extract"], path + ("extract",), variables, names) if "extract" in d else ()
+        if url_path is None or weight is None or expect is None:
             return None
         data = None if d.get("data") is None else str(d["data"])
         timeout = self.timeout(d["timeout"], path + ("timeout",)) if "timeout" in d else None
-        return Request(name, method, url_path, weight, headers, d.get("json"), data, expect_status, contains, timeout)
+        return Request(name, method, url_path, weight, headers, d.get("json"), data, expect, timeout, group, extract)
 
     def json_body(self, value: Any, path: Path) -> None:
         """A ``json:`` body must be JSON: YAML dates, times and binary values are not (quote them)."""
@@ -285,28 +300,20 @@ class UsersSection(Reader):
             where, what = bad
             self.err(path + where, f"{what} is not a JSON value; quote it (e.g. \"2024-01-01\") to send it as text")
 
-    def expect(self, value: Any, path: Path) -> tuple[tuple[int, ...], str | None]:
-        if value is None:
-            return (), None
-        d = self.mapping(value, path, {"status", "contains"})
-        if d is None:
-            return (), None
-        status = d.get("status", [])
-        status = status if isinstance(status, list) else [status]
-        if not all(isinstance(s, int) and 100 <= s <= 599 for s in status):
-            self.err(path + ("status",), f"expected an HTTP status code or a list of them, got {d.get('status')!r}")
-            status = []
-        contains = d.get("contains")
-        return tuple(status), None if contains is None else str(contains)
-
-    def placeholders(self, value: Any, path: Path, variables: dict[str, Var]) -> None:
+    def placeholders(self, value: Any, path: Path, variables: dict[str, Var], names: Names | None = None) -> None:
+        """Every ``{name}`` must be a variable of the user or, in a flow, a value an earlier step extracted."""
         for text in _strings(value):
             for m in _PLACEHOLDER.finditer(text):
                 name, col = m.group(1), m.group(2)
                 var = variables.get(name)
-                if var is None:
+                if var is None and names is not None and names.problem(name, col):
+                    self.err(path, names.problem(name, col))
+                elif var is None and names is not None and name in names.defined:
+                    continue
+                elif var is None:
                     known = ", ".join(sorted(variables)) or "none defined"
-                    self.err(path, f"unknown variable {{{name}}} (vars of this user: {known})")
+                    got = "" if names is None else f"; extracted by earlier steps: {', '.join(sorted(names.defined)) or 'none'}"
+                    self.err(path, f"unknown variable {{{name}}} (vars of this user: {known}{got})")
                 elif var.kind != "csv" and col is not None:
                     self.err(path, f"{{{name}.{col}}}: only csv variables have columns; {{{name}}} is a {var.kind} variable")
                 elif var.kind == "csv" and col is not None and col not in var.values[0]:
