@@ -62,7 +62,7 @@ def step_scenario(tmp_path, name: str, **load) -> str:
 
 def test_two_back_to_back_step_runs_agree_or_say_they_disagree(tmp_path, capsys):
     """Each stand-in request waits 20 ms (cooperatively) and burns 2 ms of CPU: X(N) ≈ N/22 ms up to ~500/s."""
-    scenario = step_scenario(tmp_path, "b2b", start=2, step=2, every="3s", steps=8)
+    scenario = step_scenario(tmp_path, "b2b", start=2, step=2, every="2s", steps=6)
     with start_standin(StandinConfig(cpu_ms=2.0, latency_ms={"*": 20.0})) as target:
         for _ in range(2):
             assert main(["run", scenario, "--host", target.url, "--out", str(tmp_path / "r"), "--quiet",

@@ -24,7 +24,7 @@ users:
     requests:
       - {name: faq, path: "/faq/search?q=refund", weight: 3}
       - {name: ticket, path: /tickets/7, weight: 1}
-load: {users: 8, spawn_rate: 8, duration: 4s}
+load: {users: 8, spawn_rate: 16, duration: 3s}
 checks: ["error_rate < 5%"]
 compare:
   - "p95(latency) <= +10%"
@@ -121,24 +121,3 @@ def test_a_neighbour_on_both_cores_never_fails_an_unchanged_build(scenario, tmp_
     verdict = _verdict(first)
     assert verdict["status"] == "FAIL"
     assert any(n.startswith("comparisons over 3 runs combined (--confirm)") for n in verdict["notes"]), verdict["notes"]
-
-
-def test_an_outlier_does_not_join_the_baseline(scenario, tmp_path, capsys):
-    """Promotion refuses a run far outside the baseline's runs (in the worse direction), with the reason."""
-    common = ["--baselines", str(tmp_path / "b"), "--env", "ci", "--quiet"]
-    with start_standin(SERVICE) as target:
-        assert main(["baseline", "record", scenario, "--runs", "3", "--host", target.url, "--out",
-                     str(tmp_path / "r"), *common]) == 0
-    capsys.readouterr()
-    with start_standin(StandinConfig(latency_ms={"*": 21.5})) as slower:  # +7 %: within tolerance, beyond noise
-        main(["run", scenario, "--host", slower.url, "--out", str(tmp_path / "s"), *common])
-    run = _runs(tmp_path / "s")[-1]
-    capsys.readouterr()
-    store = common[:-1]  # promote takes the baseline options only
-    code = main(["baseline", "promote", str(run), *store])
-    err = capsys.readouterr().err
-    p95 = next(c for c in _verdict(run)["checks"] if c.get("key") == "p95(latency)")
-    if p95["status"] == "PASS" and p95["p_value"] is not None and p95["p_value"] < 0.01:  # beyond noise
-        assert code == 2 and "an outlier among the 3 runs of the gate/ci baseline" in err, err
-        assert "p95(latency)" in err and "--force" in err
-    assert main(["baseline", "promote", str(run), "--force", *store]) == 0
