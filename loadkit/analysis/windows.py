@@ -82,7 +82,7 @@ class SliceBins:
     """Per slice of ``[start, end)`` and per key: counts, failures and sparse log bins of successful latencies."""
 
     def __init__(self, start: float, end: float):
-        self.start = start
+        self.start, self.end = start, end
         self.width = slice_width(end - start)
         self.n = max(1, math.ceil((end - start) / self.width - 1e-9))
         self.counts: dict[int, np.ndarray] = {}
@@ -110,6 +110,11 @@ class SliceBins:
             idx, cnt = np.unique(combined, return_counts=True)
             self.parts.setdefault(key, []).append((idx, cnt))
 
+    def lengths(self) -> np.ndarray:
+        """Each slice's length in seconds: ``width``, except the last, which ends with the window."""
+        starts = self.start + np.arange(self.n) * self.width
+        return np.clip(np.minimum(starts + self.width, self.end) - starts, 0.0, None)
+
     def dense(self, key: int) -> np.ndarray:
         """(slices, NBINS) counts of one key."""
         out = np.zeros(self.n * NBINS, np.int64)
@@ -133,7 +138,7 @@ class SliceBins:
         dense = self.dense(key)
         kept = dense[keep].sum(axis=0)
         total, fails = int(counts[keep].sum()), int(failures[keep].sum())
-        seconds = float(keep.sum()) * self.width
+        seconds = float(self.lengths()[keep].sum())  # the last slice may be shorter than the others
         quantiles: dict[str, float] = {}
         b = LogBins(kept)
         if b.total:

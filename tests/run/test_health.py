@@ -111,3 +111,13 @@ def test_young_baselines_do_not_ask_for_an_undisturbed_measurement(n):
                         np.array([None] * ts.size, dtype=object), 0.0, 10.0, disturbed=[float(s) for s in range(1, 9)])
     comps = compare_all([parse_compare("p95(latency) <= +10%")], {"p95(latency)": 20.0}, [{"p95(latency)": 20.0}] * n)
     assert evaluate((), summary, "complete", comparisons=comps).status == Outcome.PASS
+
+
+def test_the_rate_over_kept_slices_counts_a_short_last_slice_by_its_length():
+    """A 2.5 s window is three slices, the last half a second: 100 requests/s stays 100/s whether that slice
+    is kept or set aside (it read 83/s and 125/s when every slice counted a whole second)."""
+    ts = np.arange(0.0, 2.5, 0.01) + 0.005
+    args = (np.array(["a"] * ts.size, dtype=object), np.full(ts.size, 10.0), np.array([None] * ts.size, dtype=object))
+    for disturbed in ([], [1.0], [2.5]):
+        robust = summarize(ts, *args, 0.0, 2.5, disturbed=disturbed).robust
+        assert robust.slices == 3 and robust.requests.rps == pytest.approx(100.0, rel=0.01), (disturbed, robust)

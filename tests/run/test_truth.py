@@ -261,7 +261,7 @@ class Broken(HttpUser):
 
 
 def test_a_real_logs_peak_replays_on_time_with_the_windows_own_mix(standin, tmp_path):
-    """The WordPress log's busiest 10 minutes, 60x faster at 20x the rate: every start on time, the mix of those 10 minutes
+    """The WordPress log's busiest 10 minutes, 30x faster at 20x the rate: every start on time, the mix of those 10 minutes
     (the mapped endpoints' shares; the rest redistributed over them)."""
     from helpers import real_log
 
@@ -275,7 +275,7 @@ def test_a_real_logs_peak_replays_on_time_with_the_windows_own_mix(standin, tmp_
     mapping = "".join(f'    "{k}": {v}\n' for k, v in endpoints.items())
     path = tmp_path / "replay.yaml"
     path.write_text("name: peak\ntarget: {host: http://127.0.0.1:1}\nusers:\n  - name: u\n    requests:\n" + requests
-                    + "load:\n  replay: wp.csv\n  window: peak-10m\n  speedup: 60\n  scale: 20\n  unmapped: redistribute\n  concurrency: 50\n"
+                    + "load:\n  replay: wp.csv\n  window: peak-10m\n  speedup: 30\n  scale: 20\n  unmapped: redistribute\n  concurrency: 50\n"
                     + "  map:\n" + mapping + 'checks: ["error_rate < 1%"]\n')
     load = load_scenario(str(path)).load.open
     # what the window's blocks ask for: each block's requests spread by that block's own mix
@@ -295,4 +295,4 @@ def test_a_real_logs_peak_replays_on_time_with_the_windows_own_mix(standin, tmp_
     counts = collections.Counter(pd.read_parquet(r / "samples.parquet").endpoint)
     assert sum(counts.values()) == om["scheduled"]
     for name, want in expected.items():  # exact to a request or two per block, not just on average
-        assert abs(counts[name] - want) <= 1 + 0.5 * len(load.mixes) ** 0.5, (name, counts[name], want)
+        assert abs(counts[name] - want) <= 1 + len(load.mixes) ** 0.5, (name, counts[name], want)  # ±1 a block
