@@ -94,16 +94,25 @@ SUMMARY = textwrap.dedent("""\
     """)
 
 
+LAUNCH = ("import os, resource, sys\n"
+          "pid = os.fork()\n"
+          "if pid == 0:\n    os.execv(sys.argv[1], sys.argv[1:])\n"
+          "_, status, usage = os.wait4(pid, 0)\n"
+          "print(usage.ru_maxrss, file=sys.stderr)\n"
+          "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
 def measured(cmd: list[str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MiB, exit code) of one fresh process."""
+    """(wall seconds, peak RSS MiB, exit code) of one fresh process. It is forked from a small launcher: a
+    child forked from this process would count this process's pages in its peak."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run([sys.executable, "-c", LAUNCH, *cmd], cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
-        raise SystemExit(f"{' '.join(cmd[:4])}…: exit {code}: {proc.stderr.read().decode()[-400:] if proc.stderr else ''}")
-    return wall, usage.ru_maxrss / 1024.0, code
+    *rest, last = proc.stderr.strip().splitlines() or ["0"]
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd[:4])}…: exit {proc.returncode}: {' '.join(rest)[-400:]}")
+    return wall, int(last) / 1024.0, proc.returncode
 
 
 def main() -> int:

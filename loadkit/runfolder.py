@@ -205,7 +205,9 @@ def iter_samples(paths: RunPaths, columns: Sequence[str], dictionary: Sequence[s
 
     for path in _sources(paths):
         try:
-            f = pq.ParquetFile(path, read_dictionary=list(dictionary))
+            # pre_buffer holds every row group it has read until the file is closed: memory grew with the run
+            # (1.6 GB for 100 M requests); without it one row group at a time is all that is held
+            f = pq.ParquetFile(path, read_dictionary=list(dictionary), pre_buffer=False)
             yield from f.iter_batches(columns=list(columns), batch_size=65_536)
         except OSError as exc:
             raise ResultsError(f"{path}: unreadable ({exc})") from None
