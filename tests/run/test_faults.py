@@ -158,14 +158,14 @@ def test_a_read_only_baseline_folder_is_refused_before_the_load_when_promotion_i
 
 
 def test_a_full_disk_is_said_the_run_marked_error_and_the_samples_kept(standin, tmp_path):
-    """A 400 kB filesystem fills with samples: exit 3, "the disk is full", parts readable, no stray temp file."""
+    """A 600 kB filesystem fills with samples: exit 3, "the disk is full", parts readable, no stray temp file."""
     if os.geteuid() != 0:
         pytest.fail("this test mounts a small tmpfs and needs root (CI runs as root)")
     disk = tmp_path / "disk"
     disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(disk)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)], check=True)
     try:
-        path = scenario_file(tmp_path, FAST.replace("duration: 2s", "duration: 8s").replace("constant: 0.02",
+        path = scenario_file(tmp_path, FAST.replace("duration: 2s", "duration: 30s").replace("constant: 0.02",
                                                                                                "constant: 0"))
         proc = subprocess.run([sys.executable, "-m", "loadkit", "run", path, "--host", standin.url, "--out",
                                str(disk / "results"), "--quiet"], capture_output=True, text=True, timeout=60, cwd=ROOT)
