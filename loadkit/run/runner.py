@@ -14,12 +14,11 @@ import locust  # noqa: F401  (imported first: Locust applies gevent's monkey pat
 # isort: on
 
 import contextlib
-import gc
 import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -141,19 +140,6 @@ def _in_thread(fn: Callable[[], None]) -> Callable[[], None]:
     return _Pending(fn)
 
 
-@contextlib.contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """The heap as it is before the load (imports, the scenario, a test process's whole past) moved out of
-    the collector's reach: a full collection during the load then walks only what the load made. In a long
-    lived process a full collection of a big heap stalled the event loop for 0.4 s mid-run."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 class LoadRun:
     """One load test run. Call :meth:`execute` once; :meth:`interrupt` may be called from a signal handler."""
 
@@ -206,7 +192,7 @@ class LoadRun:
             write_json(self.paths.reference, self.redact.data(s.environment.parity.reference.to_json()))
         guard = Guard(AllowList.of(s.target.allowed_hosts), s.timeout)
         try:
-            with activated(guard), redacted_logging(self.redact), _frozen_heap():
+            with activated(guard), redacted_logging(self.redact):
                 return self._execute(manifest, started, guard)
         except Exception as exc:  # never leave a run folder that claims to be "running"
             why = str(exc) if isinstance(exc, LoadkitError) else f"internal error: {type(exc).__name__}: {exc}"
