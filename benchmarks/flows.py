@@ -46,7 +46,9 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import _free_port, _pin, machine, wait_for_quiet  # noqa: E402
+from bench import free_port as _free_port  # noqa: E402
+from bench import machine, wait_for_quiet  # noqa: E402
+from bench import pin as _pin  # noqa: E402
 
 BODY = json.dumps({"token": "tok-1", "items": [{"id": 17, "price": 30}]}).encode()
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"

@@ -1,277 +1,45 @@
-"""loadkit's overhead against bare Locust, measured side by side on the same machine and target.
+"""loadkit against bare Locust, side by side on one machine and one nginx: every row of issue 14.
 
-What it measures: the same load (N FastHttpUsers, no wait, one ``GET /``, same duration) run by
+Three pairs of configurations, each run alternately (bare, loadkit, bare, loadkit, ...), the same
+load (``--users`` FastHttpUsers, no wait, one GET, ``--duration`` seconds):
 
-* **bare**: ``locust -f LOCUSTFILE --headless ...`` (counts from Locust's own CSV), and
-* **loadkit**: ``loadkit run SCENARIO --quiet`` (counts from the run folder; every request is
-  captured to Parquet),
+* **200**: ``locust -f LOCUSTFILE --headless`` vs ``loadkit run SCENARIO``, every answer 200 (``/ok``);
+* **500**: the same, every answer 500 (``/fail``): the failure path, where a staging target that
+  breaks at peak must not slow the generator down;
+* **workers**: ``locust --processes 2`` vs ``loadkit run --workers 2`` (unpinned).
 
-each as a subprocess, alternating bare/loadkit/bare/loadkit... for ``--repeats`` rounds. For every
-run it records requests, requests per second, the CPU seconds the load-generator process tree
-used (exact: ``getrusage(RUSAGE_CHILDREN)`` deltas around the subprocess, so interpreter start,
-imports and loadkit's post-run Parquet merge and summary are included), CPU microseconds per
-request, the generator's and the target's CPU use in the middle of the run, and wall time.
+Single-process runs pin the generator to the first CPU and nginx to the last, so the target is never
+the limit. What is measured, per run, all from outside the tool:
 
-Why ratios side by side, not absolute numbers: absolute throughput depends on the machine,
-the kernel, the CPU frequency of the moment and noisy neighbours, none of which loadkit
-controls. Running both configurations against one target, alternately, in the same minutes,
-makes those factors cancel in the ratio loadkit/bare, which is the overhead loadkit adds.
-The median over repeats damps the run-to-run noise that remains.
+* rate and CPU µs per request over the steady part of the load (from 2 s after nginx logged the
+  first request to 1 s before the last): requests counted by nginx's access log (``$msec``), CPU of
+  the generator's process tree sampled every 0.25 s;
+* RSS of the generator's process tree (summed) during that window, and its peak from start to exit;
+* start-up: process start to the first request nginx logged; tail: the last request to the
+  process's exit (for loadkit also to ``verdict.json``, when the verdict is known);
+* the tool's own request count (Locust's ``--json-file``, loadkit's ``manifest.json``), which must
+  equal Locust's own total for loadkit.
 
-The target is a minimal asyncio HTTP/1.1 server started once (a fixed ``200 OK`` with
-keep-alive), pinned to the last CPU while the load generators are pinned to the first, so
-the target is never the bottleneck; its ceiling is measured and printed first.
-
-Usage: ``python benchmarks/overhead.py [--duration S] [--repeats N] [--users N] [--workers 2]``
+Why ratios side by side: absolute figures depend on the VM, its CPU frequency of the moment and
+neighbours; alternating pairs in the same minutes cancel those in the ratio, and the median over
+pairs damps what remains. Usage: ``python benchmarks/overhead.py [--repeats N] [--duration S]
+[--users N] [--only 200,500,workers]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import json
 import os
-import platform
-import resource
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
+from bench import Nginx, machine, nginx, run_sampled, spread, wait_for_quiet
 
-RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
-REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n"
-END = b"\r\n\r\n"
-MAX_PENDING = 64 * 1024  # a client sending more than this without a complete head is cut off
-
-
-# -- the target ----------------------------------------------------------------------------------
-
-class _FixedResponse(asyncio.Protocol):
-    """Answers every request head (up to the blank line) with RESPONSE; bodies are not expected."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        self.pending = b""
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.pending + data if self.pending else data
-        n = buf.count(END)
-        if n:
-            self.transport.write(RESPONSE * n)
-            self.pending = buf[buf.rfind(END) + len(END):]
-        else:
-            self.pending = buf
-        if len(self.pending) > MAX_PENDING:
-            self.transport.close()
-
-
-def serve(port: int, lifetime: float) -> None:
-    """Run the target on 127.0.0.1:port; it exits by itself after ``lifetime`` seconds at most."""
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_FixedResponse, "127.0.0.1", port, backlog=1024, reuse_address=True)
-        print("ready", flush=True)
-        async with server:
-            await asyncio.sleep(lifetime)
-
-    asyncio.run(main())
-
-
-# -- measuring the target's ceiling ----------------------------------------------------------------
-
-class _Hammer(asyncio.Protocol):
-    """One keep-alive connection sending the next request as soon as the previous answer is complete."""
-
-    def __init__(self, counter: list[int]):
-        self.counter = counter
-        self.received = 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(REQUEST)
-
-    def data_received(self, data: bytes) -> None:
-        self.received += len(data)
-        while self.received >= len(RESPONSE):
-            self.received -= len(RESPONSE)
-            self.counter[0] += 1
-            self.transport.write(REQUEST)
-
-
-def hammer(port: int, connections: int, seconds: float) -> None:
-    """Load the target as fast as one Python core allows for ``seconds``; print responses/s as JSON."""
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        counter = [0]
-        transports = []
-        for _ in range(connections):
-            t, _p = await loop.create_connection(lambda: _Hammer(counter), "127.0.0.1", port)
-            transports.append(t)
-        await asyncio.sleep(0.5)  # warm up
-        start, first = time.perf_counter(), counter[0]
-        await asyncio.sleep(seconds)
-        done, elapsed = counter[0] - first, time.perf_counter() - start
-        for t in transports:
-            t.close()
-        print(json.dumps({"responses": done, "seconds": elapsed}), flush=True)
-
-    asyncio.run(main())
-
-
-# -- processes -------------------------------------------------------------------------------------
-
-def _pin(cpu: int | None) -> Callable[[], None] | None:
-    if cpu is None:
-        return None
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _busy_seconds() -> float:
-    """Non-idle CPU seconds of the whole machine, all CPUs together."""
-    t = psutil.cpu_times()
-    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
-
-
-def wait_for_quiet(ours: list[psutil.Process], threshold: float = 0.15, max_wait: float = 30.0) -> float:
-    """Wait (at most ``max_wait`` s) until processes other than ``ours`` use under ``threshold`` cores.
-
-    The machine may be shared; a run started while something else is busy measures that too.
-    Returns the last measured use by others, in cores.
-    """
-    deadline = time.monotonic() + max_wait
-    while True:
-        b0, o0, t0 = _busy_seconds(), sum(_cpu_seconds(p) for p in ours), time.perf_counter()
-        time.sleep(1.0)
-        b1, o1, t1 = _busy_seconds(), sum(_cpu_seconds(p) for p in ours), time.perf_counter()
-        others = max(0.0, ((b1 - b0) - (o1 - o0)) / (t1 - t0))
-        if others < threshold or time.monotonic() >= deadline:
-            return others
-
-
-def _cpu_seconds(proc: psutil.Process) -> float:
-    """User+system CPU seconds of a process and its live children."""
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            t = p.cpu_times()
-            total += t.user + t.system
-    return total
-
-
-@contextlib.contextmanager
-def start_target(port: int, cpu: int | None, lifetime: float) -> Iterator[psutil.Process]:
-    cmd = [sys.executable, __file__, "--serve", str(port), "--serve-lifetime", str(lifetime)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=_pin(cpu))
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # blocks until "ready" or the child dies (EOF)
-        if line.strip() != b"ready":
-            raise RuntimeError(f"the target did not start (exit code {proc.poll()})")
-        yield psutil.Process(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def measure_ceiling(port: int, target: psutil.Process, cpu: int | None, seconds: float = 3.0) -> tuple[float, float]:
-    """(responses/s one Python client core got, fraction of a core the target used meanwhile)."""
-    cmd = [sys.executable, __file__, "--hammer", str(port), "--hammer-seconds", str(seconds)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=_pin(cpu))
-    time.sleep(1.5)  # connections set up and warmed up (the client warms up 0.5 s)
-    c0, t0 = _cpu_seconds(target), time.perf_counter()
-    time.sleep(seconds - 1.0)
-    c1, t1 = _cpu_seconds(target), time.perf_counter()
-    out, _ = proc.communicate(timeout=seconds + 30)
-    result = json.loads(out)
-    return result["responses"] / result["seconds"], (c1 - c0) / (t1 - t0)
-
-
-@dataclass
-class Run:
-    config: str
-    repeat: int
-    requests: int
-    failures: int
-    rps: float
-    cpu_s: float          # CPU seconds of the whole generator process tree, start to exit
-    gen_cpu_mid: float    # generator's CPU use mid-run, in cores
-    target_cpu_mid: float  # target's CPU use mid-run, in cores
-    other_cpu_mid: float  # every other process's CPU use mid-run, in cores (a shared machine's noise)
-    wall_s: float
-    exit_code: int
-
-    @property
-    def cpu_us_per_request(self) -> float:
-        return self.cpu_s / self.requests * 1e6 if self.requests else float("nan")
-
-
-@dataclass
-class Measured:
-    exit_code: int
-    cpu_s: float
-    gen_mid: float
-    target_mid: float
-    other_mid: float
-    wall_s: float
-
-
-def run_measured(cmd: list[str], cwd: Path, log: Path, duration: float, cpu: int | None,
-                 target: psutil.Process) -> Measured:
-    """Run ``cmd`` to the end, measuring its CPU, and mid-run the target's and everybody else's.
-
-    CPU comes from getrusage(RUSAGE_CHILDREN) deltas, exact for the child and every descendant it
-    waited for. Mid-run use is sampled with psutil over a window well inside the load phase.
-    """
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t_start = time.perf_counter()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_pin(cpu))
-    ps = psutil.Process(proc.pid)
-    w0, w1 = (4.0, duration - 0.5) if duration >= 8 else (duration * 0.4, duration * 0.9)
-    gen_mid = tgt_mid = other_mid = float("nan")
-    try:
-        time.sleep(w0)
-        g0, c0, b0, m0 = _cpu_seconds(ps), _cpu_seconds(target), _busy_seconds(), time.perf_counter()
-        time.sleep(w1 - w0)
-        g1, c1, b1, m1 = _cpu_seconds(ps), _cpu_seconds(target), _busy_seconds(), time.perf_counter()
-        gen_mid, tgt_mid = (g1 - g0) / (m1 - m0), (c1 - c0) / (m1 - m0)
-        other_mid = max(0.0, (b1 - b0) / (m1 - m0) - gen_mid - tgt_mid)
-        code = proc.wait(timeout=duration + 120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        code = -9
-    wall = time.perf_counter() - t_start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Measured(code, cpu, gen_mid, tgt_mid, other_mid, wall)
-
-
-# -- the two configurations ------------------------------------------------------------------------
+STEADY_FROM, STEADY_TO = 2.0, 1.0  # the steady window: seconds after the first and before the last request
 
 LOCUSTFILE = textwrap.dedent("""\
     from locust import FastHttpUser, constant, task
@@ -281,179 +49,199 @@ LOCUSTFILE = textwrap.dedent("""\
         wait_time = constant(0)
 
         @task
-        def index(self):
-            self.client.get("/")
+        def get(self):
+            self.client.get({path!r})
+""")
+
+SCENARIO = textwrap.dedent("""\
+    name: overhead
+    target:
+      host: {host}
+      allowed_hosts: [127.0.0.1]
+    users:
+      - name: bare
+        wait: {{constant: 0}}
+        requests:
+          - {{name: get, method: GET, path: {path}}}
+    load: {{users: {users}, spawn_rate: {users}, duration: {duration:g}s}}
 """)
 
 
-def scenario_yaml(host: str, users: int, duration: float) -> str:
-    return textwrap.dedent(f"""\
-        name: overhead
-        target:
-          host: {host}
-          allowed_hosts: [127.0.0.1]
-        users:
-          - name: bare
-            wait: {{constant: 0}}
-            requests:
-              - {{name: root, method: GET, path: /}}
-        load: {{users: {users}, spawn_rate: {users}, duration: {duration:g}s}}
-    """)
+@dataclass(frozen=True)
+class Config:
+    name: str      # 200, 500, workers
+    path: str
+    status: int    # what nginx answers
+    processes: int  # 1: pinned single process; N: locust --processes N / loadkit --workers N, unpinned
 
 
-def run_bare(work: Path, host: str, users: int, duration: float, repeat: int, processes: int, cpu: int | None,
-             target: psutil.Process) -> Run:
-    d = work / f"bare-{processes}p-{repeat}"
+CONFIGS = {c.name: c for c in (Config("200", "/ok", 200, 1), Config("500", "/fail", 500, 1),
+                               Config("workers", "/ok", 200, 2))}
+
+
+@dataclass
+class Run:
+    config: str
+    side: str  # bare, loadkit
+    pair: int
+    logged: int          # requests nginx logged for the run
+    counted: int         # the tool's own count
+    integrity: str       # loadkit: samples against Locust's total
+    rate: float          # requests/s in the steady window (nginx's count)
+    cpu_us: float        # generator tree CPU µs per request in the steady window
+    rss_mb: float        # max tree RSS in the steady window
+    peak_mb: float       # max tree RSS, start to exit
+    startup_s: float     # process start -> first request logged
+    tail_s: float        # last request logged -> process exit
+    verdict_s: float     # last request logged -> verdict.json written (loadkit only)
+    cpu_total_s: float   # tree CPU seconds, start to exit
+    others: float        # cores used by other processes in the steady window
+    exit_code: int
+
+
+def run_one(work: Path, target: Nginx, c: Config, side: str, pair: int, users: int, duration: float,
+            gen_cpu: int | None) -> Run:
+    d = work / f"{c.name}-{side}-{pair}"
     d.mkdir()
-    (d / "locustfile.py").write_text(LOCUSTFILE)
-    cmd = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-u", str(users), "-r", str(users),
-           "-t", f"{duration:g}s", "--host", host, "--only-summary", "--csv", "out", "--json-file", "final", "--loglevel", "WARNING"]
-    if processes > 1:
-        cmd += ["--processes", str(processes)]
-    m = run_measured(cmd, d, d / "log.txt", duration, cpu, target)
-    # Counts from --json-file, Locust's final stats: out_stats.csv is rewritten once a second
-    # and misses up to the last second of the run.
-    requests = failures = 0
-    with contextlib.suppress(FileNotFoundError):
-        for entry in json.loads((d / "final.json").read_text()):
-            requests += int(entry["num_requests"])
-            failures += int(entry["num_failures"])
-    name = "bare" if processes <= 1 else f"bare --processes {processes}"
-    return Run(name, repeat, requests, failures, requests / duration, m.cpu_s, m.gen_mid, m.target_mid,
-               m.other_mid, m.wall_s, m.exit_code)
+    if side == "bare":
+        (d / "locustfile.py").write_text(LOCUSTFILE.format(path=c.path))
+        cmd = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-u", str(users),
+               "-r", str(users), "-t", f"{duration:g}s", "--host", target.url, "--only-summary",
+               "--json-file", "final", "--loglevel", "WARNING"]
+        if c.processes > 1:
+            cmd += ["--processes", str(c.processes)]
+    else:
+        (d / "scenario.yaml").write_text(SCENARIO.format(host=target.url, path=c.path, users=users, duration=duration))
+        cmd = [sys.executable, "-m", "loadkit", "run", "scenario.yaml", "--out", "out", "--quiet", "--run-id", "run"]
+        if c.processes > 1:
+            cmd += ["--workers", str(c.processes)]
+    mark = target.mark()
+    m = run_sampled(cmd, d, d / "log.txt", timeout=duration + 120, cpu=gen_cpu if c.processes == 1 else None)
+    stamps = target.stamps(mark)
+    wrong = sum(1 for _, s in stamps if s != c.status)
+    if wrong:
+        raise RuntimeError(f"{wrong} of {len(stamps)} answers were not {c.status}: see {d}/log.txt")
+    first, last = (stamps[0][0], stamps[-1][0]) if stamps else (float("nan"), float("nan"))
+    a, b = first + STEADY_FROM, last - STEADY_TO
+    in_window = sum(1 for t, _ in stamps if a <= t <= b)
+    cpu, busy, rss = m.between(a, b)
+    span = m.span(a, b)
+    counted, integrity, verdict_s = _counts(d, side)
+    return Run(c.name, side, pair, len(stamps), counted, integrity,
+               rate=in_window / (b - a) if b > a else float("nan"),
+               cpu_us=cpu / (in_window * span / (b - a)) * 1e6 if in_window and span else float("nan"),
+               rss_mb=rss / 2**20, peak_mb=m.peak_rss / 2**20, startup_s=first - m.spawned,
+               tail_s=m.exited - last, verdict_s=verdict_s - last if verdict_s else float("nan"),
+               cpu_total_s=m.cpu_s, others=max(0.0, (busy - cpu) / span) if span else float("nan"),
+               exit_code=m.exit_code)
 
 
-def run_loadkit(work: Path, host: str, users: int, duration: float, repeat: int, workers: int, cpu: int | None,
-                target: psutil.Process) -> Run:
-    d = work / f"loadkit-{workers}w-{repeat}"
-    d.mkdir()
-    (d / "scenario.yaml").write_text(scenario_yaml(host, users, duration))
-    cmd = [sys.executable, "-m", "loadkit", "run", "scenario.yaml", "--host", host, "--out", "out", "--quiet",
-           "--run-id", "run"]
-    if workers:
-        cmd += ["--workers", str(workers)]
-    m = run_measured(cmd, d, d / "log.txt", duration, cpu, target)
-    requests = failures = 0
-    with contextlib.suppress(FileNotFoundError):
-        manifest = json.loads((d / "out" / "run" / "manifest.json").read_text())
-        summary = json.loads((d / "out" / "run" / "summary.json").read_text())
-        requests = int(manifest.get("samples") or 0)
-        failures = int(summary["run"]["failures"])
-    name = "loadkit" if not workers else f"loadkit --workers {workers}"
-    return Run(name, repeat, requests, failures, requests / duration, m.cpu_s, m.gen_mid, m.target_mid,
-               m.other_mid, m.wall_s, m.exit_code)
+def _counts(d: Path, side: str) -> tuple[int, str, float]:
+    """(the tool's own request count, an integrity line, when verdict.json was written or 0)."""
+    if side == "bare":
+        try:
+            entries = json.loads((d / "final.json").read_text())
+        except (OSError, ValueError):
+            return 0, "no final.json", 0.0
+        return sum(int(e["num_requests"]) for e in entries), "", 0.0
+    run = d / "out" / "run"
+    try:
+        manifest = json.loads((run / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return 0, "no manifest", 0.0
+    samples = int(manifest.get("samples") or 0)
+    total = int((manifest.get("locust_totals") or {}).get("requests", -1))
+    ok = "=" if total == samples else "!="
+    verdict = run / "verdict.json"
+    return samples, f"{manifest.get('status')}, samples {ok} Locust's {total}", verdict.stat().st_mtime if verdict.exists() else 0.0
 
 
 # -- reporting -------------------------------------------------------------------------------------
 
-def print_table(runs: list[Run]) -> None:
-    head = (f"{'config':<22} {'rep':>3} {'requests':>9} {'fail':>5} {'RPS':>8} {'CPU s':>6} {'CPU us/req':>10} "
-            f"{'gen cores':>9} {'target cores':>12} {'other cores':>11} {'wall s':>6} {'exit':>4}")
+def print_runs(runs: list[Run]) -> None:
+    head = (f"{'config':<8} {'side':<8} {'pair':>4} {'logged':>7} {'counted':>7} {'req/s':>7} {'CPU us/req':>10} "
+            f"{'RSS MB':>6} {'peak MB':>7} {'start s':>7} {'tail s':>6} {'verdict s':>9} {'CPU s':>6} "
+            f"{'others':>6} {'exit':>4}  integrity")
     print(head)
     print("-" * len(head))
     for r in runs:
-        print(f"{r.config:<22} {r.repeat:>3} {r.requests:>9} {r.failures:>5} {r.rps:>8.0f} {r.cpu_s:>6.2f} "
-              f"{r.cpu_us_per_request:>10.1f} {r.gen_cpu_mid:>9.2f} {r.target_cpu_mid:>12.2f} {r.other_cpu_mid:>11.2f} "
-              f"{r.wall_s:>6.1f} "
-              f"{r.exit_code:>4}")
+        print(f"{r.config:<8} {r.side:<8} {r.pair:>4} {r.logged:>7} {r.counted:>7} {r.rate:>7.0f} {r.cpu_us:>10.1f} "
+              f"{r.rss_mb:>6.0f} {r.peak_mb:>7.0f} {r.startup_s:>7.2f} {r.tail_s:>6.2f} {r.verdict_s:>9.2f} "
+              f"{r.cpu_total_s:>6.2f} {r.others:>6.2f} {r.exit_code:>4}  {r.integrity}")
 
 
-def print_ratios(runs: list[Run], bare: str, loadkit: str, goal: float = 0.95) -> None:
-    b = [r for r in runs if r.config == bare]
-    k = [r for r in runs if r.config == loadkit]
-    if not b or not k:
-        return
-    rps_b, rps_k = statistics.median(r.rps for r in b), statistics.median(r.rps for r in k)
-    cpu_b = statistics.median(r.cpu_us_per_request for r in b)
-    cpu_k = statistics.median(r.cpu_us_per_request for r in k)
-    pairs = [kr.rps / br.rps for br, kr in zip(b, k, strict=False) if br.rps]
-    ratio = rps_k / rps_b if rps_b else float("nan")
-    print(f"\n{loadkit} vs {bare}:")
-    print(f"  median RPS: {rps_k:.0f} vs {rps_b:.0f}  ratio {ratio:.3f}  "
-          f"({'meets' if ratio >= goal else 'BELOW'} the {goal:.2f} goal)")
-    print(f"  per-repeat RPS ratios: {', '.join(f'{p:.3f}' for p in pairs)}")
-    print(f"  median CPU us/request: {cpu_k:.1f} vs {cpu_b:.1f}  ratio {cpu_k / cpu_b:.3f}")
+MEASURES = [  # (label, attribute, goal as a ratio loadkit/bare or an absolute bound, higher is better)
+    ("requests/s", "rate", 0.97, True),
+    ("CPU µs per request", "cpu_us", 1.05, False),
+    ("RSS during the load, MB", "rss_mb", 2.0, False),
+    ("peak RSS start to exit, MB", "peak_mb", None, False),
+    ("start of process -> first request, s", "startup_s", 1.2, False),
+    ("last request -> exit, s", "tail_s", None, False),
+]
 
 
-def machine() -> str:
-    model = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    import locust
-
-    return (f"nproc {os.cpu_count()}, CPU {model}, Python {platform.python_version()}, Locust {locust.__version__}, "
-            f"{platform.system()} {platform.release()}")
+def print_summary(runs: list[Run]) -> None:
+    print("\nmedians (min–max) over pairs; ratio = loadkit/bare per pair, median (min–max)\n")
+    head = f"{'config':<8} {'measure':<38} {'loadkit':>22} {'bare':>22} {'ratio':>22} {'goal':>8}"
+    print(head)
+    print("-" * len(head))
+    for name in CONFIGS:
+        b = {r.pair: r for r in runs if r.config == name and r.side == "bare"}
+        k = {r.pair: r for r in runs if r.config == name and r.side == "loadkit"}
+        pairs = sorted(b.keys() & k.keys())
+        if not pairs:
+            continue
+        for label, attr, goal, _higher in MEASURES:
+            kv, bv = [getattr(k[p], attr) for p in pairs], [getattr(b[p], attr) for p in pairs]
+            ratios = [x / y for x, y in zip(kv, bv, strict=True) if y]
+            fmt = ",.0f" if attr in ("rate", "rss_mb", "peak_mb") else ".1f" if attr == "cpu_us" else ".2f"
+            goal_s = f"{'≥' if _higher else '≤'} {goal:g}" if goal else ""
+            print(f"{name:<8} {label:<38} {spread(kv, fmt):>22} {spread(bv, fmt):>22} {spread(ratios, '.3f'):>22} "
+                  f"{goal_s:>8}")
+        verdict = [k[p].verdict_s for p in pairs]
+        print(f"{name:<8} {'last request -> verdict.json, s':<38} {spread(verdict, '.2f'):>22}")
 
 
 # -- main ------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--duration", type=float, default=15.0, help="seconds of load per run (default 15)")
-    p.add_argument("--repeats", type=int, default=3, help="bare/loadkit pairs (default 3)")
-    p.add_argument("--users", type=int, default=50, help="concurrent users (default 50)")
-    p.add_argument("--workers", type=int, default=0,
-                   help="also compare loadkit --workers N with locust --processes N (unpinned; default: skip)")
-    p.add_argument("--no-pin", action="store_true", help="do not pin the generator and the target to separate CPUs")
-    p.add_argument("--keep", action="store_true", help="keep the temporary run folders and print where they are")
-    p.add_argument("--serve", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--serve-lifetime", type=float, default=3600.0, help=argparse.SUPPRESS)
-    p.add_argument("--hammer", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--hammer-seconds", type=float, default=3.0, help=argparse.SUPPRESS)
+    p.add_argument("--duration", type=float, default=12.0, help="seconds of load per run (default 12)")
+    p.add_argument("--repeats", type=int, default=5, help="bare/loadkit pairs per configuration (default 5)")
+    p.add_argument("--users", type=int, default=20, help="concurrent users (default 20)")
+    p.add_argument("--only", default=",".join(CONFIGS), help="configurations to run (default 200,500,workers)")
+    p.add_argument("--keep", action="store_true", help="keep the run folders and print where they are")
     args = p.parse_args(argv)
-    if args.serve:
-        serve(args.serve, args.serve_lifetime)
-        return 0
-    if args.hammer:
-        hammer(args.hammer, 50, args.hammer_seconds)
-        return 0
-    if args.duration < 2 or args.repeats < 1 or args.users < 1:
-        p.error("expected --duration >= 2, --repeats >= 1, --users >= 1")
-
+    configs = [CONFIGS[n] for n in args.only.split(",")]
+    if args.duration < STEADY_FROM + STEADY_TO + 3 or args.repeats < 1 or args.users < 1:
+        p.error("expected --duration >= 6, --repeats >= 1, --users >= 1")
     cpus = sorted(os.sched_getaffinity(0))
-    pin = len(cpus) >= 2 and not args.no_pin
-    gen_cpu, target_cpu = (cpus[0], cpus[-1]) if pin else (None, None)
+    gen_cpu, target_cpu = (cpus[0], cpus[-1]) if len(cpus) >= 2 else (None, None)
     print(machine())
-    print(f"duration {args.duration:g}s, repeats {args.repeats}, users {args.users}, "
-          + (f"generator on CPU {gen_cpu}, target on CPU {target_cpu}" if pin else "unpinned"))
-
-    port = _free_port()
-    host = f"http://127.0.0.1:{port}"
-    runs_per_config = args.repeats * (2 if args.workers else 1)
-    lifetime = 60 + runs_per_config * 2 * (args.duration + 120)  # the target can never outlive the benchmark long
+    print(f"duration {args.duration:g}s, {args.repeats} pairs per configuration, {args.users} users; single-process "
+          f"runs: generator on CPU {gen_cpu}, nginx on CPU {target_cpu}; workers runs unpinned")
     work = Path(tempfile.mkdtemp(prefix="loadkit-overhead-"))
     runs: list[Run] = []
-    with start_target(port, target_cpu, lifetime) as target:
-        rate, busy = measure_ceiling(port, target, gen_cpu)
-        ceiling = rate / busy if busy > 0 else float("inf")
-        print(f"target: {rate:.0f} req/s from one Python client core, using {busy:.2f} of a core "
-              f"-> ceiling about {ceiling:.0f} req/s on its core\n")
-        plan: list[tuple[int, Callable[[], Run]]] = []
-        for i in range(1, args.repeats + 1):
-            plan.append((i, lambda i=i: run_bare(work, host, args.users, args.duration, i, 1, gen_cpu, target)))
-            plan.append((i, lambda i=i: run_loadkit(work, host, args.users, args.duration, i, 0, gen_cpu, target)))
-        if args.workers:  # unpinned: N generator processes need more than one CPU
-            n = args.workers
-            for i in range(1, args.repeats + 1):
-                plan.append((i, lambda i=i: run_bare(work, host, args.users, args.duration, i, n, None, target)))
-                plan.append((i, lambda i=i: run_loadkit(work, host, args.users, args.duration, i, n, None, target)))
-        for i, fn in plan:
-            others = wait_for_quiet([target])
-            r = fn()
-            runs.append(r)
-            print(f"  {r.config} #{i}: {r.requests} requests, {r.rps:.0f}/s, {r.cpu_us_per_request:.1f} us/req "
-                  f"(others used {others:.2f} cores before, {r.other_cpu_mid:.2f} during)", flush=True)
+    lifetime = 60 + len(configs) * args.repeats * 2 * (args.duration + 150)
+    with nginx(lifetime) as target:
+        print(f"target: nginx {target.version} at {target.url}, one worker\n")
+        for c in configs:
+            target.check(c.path, c.status)  # before any ratio is trusted: every direct answer as expected
+            target.place({target_cpu} if c.processes == 1 and target_cpu is not None else set(cpus))
+            for pair in range(1, args.repeats + 1):
+                for side in ("bare", "loadkit"):
+                    quiet = wait_for_quiet([target.master, *target.workers])
+                    r = run_one(work, target, c, side, pair, args.users, args.duration, gen_cpu)
+                    runs.append(r)
+                    print(f"  {c.name} {side} #{pair}: {r.rate:,.0f}/s, {r.cpu_us:.0f} us/req, RSS {r.rss_mb:.0f} MB, "
+                          f"start {r.startup_s:.2f} s, tail {r.tail_s:.2f} s (others {quiet:.2f} before, "
+                          f"{r.others:.2f} during)", flush=True)
     print()
-    print_table(runs)
-    print_ratios(runs, "bare", "loadkit")
-    if args.workers:
-        print_ratios(runs, f"bare --processes {args.workers}", f"loadkit --workers {args.workers}")
-    bad = [r for r in runs if r.exit_code != 0 or not r.requests]
+    print_runs(runs)
+    print_summary(runs)
+    bad = [r for r in runs if not r.logged or not r.counted or "!=" in r.integrity]
     if bad:
-        print(f"\nwarning: {len(bad)} run(s) failed or counted nothing; logs under {work}")
+        print(f"\nwarning: {len(bad)} run(s) counted nothing or lost samples; logs under {work}")
     if args.keep or bad:
         print(f"run folders: {work}")
     else:

@@ -97,7 +97,8 @@ def make_run(parent: Path, run_id: str, *, duration_s: float = 60.0, rps: float 
         pq.write_table(pa.table({"ts": hts, "worker": ["local"] * seconds.size, "cpu": cpu, "lag_ms": lag,
                                  "steal": steal, "host_cpu": host, "users": np.full(seconds.size, 100),
                                  "inflight": rng.integers(0, 10, seconds.size),
-                                 "others": np.full(seconds.size, 2.0)}, schema=HEALTH_SCHEMA),
+                                 "others": np.full(seconds.size, 2.0), "wait": np.full(seconds.size, 0.5)},
+                                schema=HEALTH_SCHEMA),
                        run / "health.parquet")
         summary["generator"] = summarize_health(hts, cpu, lag, steal, host, (start, end)).to_json()
     summary["exceptions"] = []

@@ -1,6 +1,6 @@
-"""How far distributed loadkit goes: the master's ingest ceiling, and the scale-out ratio against bare Locust.
+"""How far distributed loadkit goes: the master's ingest ceiling.
 
-**(a) Ingest ceiling.** Every request a worker makes reaches the master: once a second each worker
+Every request a worker makes reaches the master: once a second each worker
 ships its new rows as one zstd-compressed Arrow IPC message (``loadkit_rows``) and a tick
 (``loadkit_tick``). Here the real master (``MasterEngine``: Locust's ``MasterRunner``, loadkit's
 ``MasterReceiver``, and the ``PartWriter`` that writes Parquet parts, as in a run) is pinned to one
@@ -12,42 +12,34 @@ number of workers of 10 k requests/s one master core takes. The master's receive
 (RCVHWM 16 messages per worker instead of ZeroMQ's 1000) so a backlog cannot eat memory; the
 per-message cost is unchanged.
 
-**(b) Scale-out.** ``loadkit run --workers 2`` against bare ``locust --processes 2 --headless``: the same
-FastHttpUser load (N users, no wait, one ``GET`` of a small static file), the same duration, the same
-target, alternating bare/loadkit pairs; medians, spreads and per-pair ratios. The target is nginx from
-Debian (``apt-get install -y nginx-light``; one worker process, config in a 0755 temporary folder), or
-loadkit's stand-in when nginx is not installed. Before any ratio is trusted, a direct check must get
-``200`` and the file, and every bare run must end with zero failures.
+The scale-out ratio (``loadkit run --workers 2`` against ``locust --processes 2``) is measured with the
+other overhead rows: ``python benchmarks/overhead.py --only workers``.
 
-On this machine (2 shared cores) both parts together take under 3 minutes with the defaults.
-
-Usage: ``python benchmarks/scale.py [--ingest-seconds S] [--duration S] [--pairs N] [--users N]``
+Usage: ``python benchmarks/scale.py [--ingest-seconds S]``
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from overhead import Run, _free_port, _pin, machine, print_table, run_measured, wait_for_quiet
+from bench import free_port as _free_port
+from bench import machine, wait_for_quiet
+from bench import pin as _pin
 
 ROW_SIZES = (1_000, 3_500, 10_000)  # rows per message: workers of 1 k, 3.5 k (this VM's bare rate), 10 k req/s
 SENDERS = 4  # workers played by the sender process
-STATIC = b"<!doctype html><title>ok</title><p>loadkit scale benchmark</p>\n"
 
 
 # -- (a) the master's ingest ceiling ----------------------------------------------------------------
@@ -258,185 +250,11 @@ def print_ingest(results: list[Ingest]) -> None:
               f"{r.written_per_s:>11,.0f} {r.cores:>12.2f} {r.per_core:>15,.0f} {r.per_core / 10_000:>18.1f}")
 
 
-# -- (b) the target ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    url: str
-    path: str
-    process: psutil.Process
-
-
-NGINX_CONF = """\
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 10000000;
-    keepalive_timeout 120s;
-    server {{
-        listen 127.0.0.1:{port} backlog=4096;
-        root {d}/www;
-        location / {{ }}
-    }}
-}}
-"""
-
-
-@contextlib.contextmanager
-def nginx(lifetime: float) -> Iterator[Target]:
-    """nginx serving one small static file from a 0755 temporary folder, config owned by whoever runs this."""
-    d = Path(tempfile.mkdtemp(prefix="loadkit-nginx-"))
-    d.chmod(0o755)
-    (d / "www").mkdir(mode=0o755)
-    (d / "www" / "index.html").write_bytes(STATIC)
-    port = _free_port()
-    (d / "nginx.conf").write_text(NGINX_CONF.format(d=d, port=port))
-    # `timeout` bounds its life even if this script is killed
-    proc = subprocess.Popen(["timeout", f"{lifetime:.0f}", shutil.which("nginx") or "nginx", "-p", str(d),
-                             "-c", str(d / "nginx.conf")], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _wait_listening(port, proc)
-        yield Target("nginx " + _nginx_version(), f"http://127.0.0.1:{port}", "/index.html", psutil.Process(proc.pid))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def _nginx_version() -> str:
-    out = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
-    return out.rpartition("/")[2] or "?"
-
-
-def _wait_listening(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"nginx exited with code {proc.returncode}: {proc.stderr.read().decode()[-300:]}")
-        with contextlib.suppress(OSError), contextlib.closing(http.client.HTTPConnection("127.0.0.1", port, timeout=1)) as c:
-            c.request("GET", "/")
-            c.getresponse().read()
-            return
-        time.sleep(0.05)
-    raise RuntimeError("nginx did not answer within 10 s")
-
-
-@contextlib.contextmanager
-def standin() -> Iterator[Target]:
-    from loadkit.standin import StandinConfig, start_standin
-
-    with start_standin(StandinConfig()) as handle:
-        yield Target("loadkit stand-in (nginx not installed)", handle.url, "/health", psutil.Process(handle.pid))
-
-
-def check_target(t: Target, n: int = 200) -> None:
-    """A direct check before any load: every answer 200 (and the file, for nginx)."""
-    host, _, port = t.url.removeprefix("http://").partition(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=5)
-    try:
-        for _ in range(n):
-            conn.request("GET", t.path)
-            r = conn.getresponse()
-            body = r.read()
-            if r.status != 200 or (t.name.startswith("nginx") and body != STATIC):
-                raise RuntimeError(f"{t.name} answered {r.status} with {body[:80]!r} to GET {t.path}")
-    finally:
-        conn.close()
-
-
-# -- (b) the two configurations -------------------------------------------------------------------
-
-LOCUSTFILE = textwrap.dedent("""\
-    from locust import FastHttpUser, constant, task
-
-
-    class Bare(FastHttpUser):
-        wait_time = constant(0)
-
-        @task
-        def get(self):
-            self.client.get({path!r})
-""")
-
-SCENARIO = textwrap.dedent("""\
-    name: scale
-    target:
-      host: {host}
-      allowed_hosts: [127.0.0.1]
-    users:
-      - name: bare
-        wait: {{constant: 0}}
-        requests:
-          - {{name: get, method: GET, path: {path}}}
-    load: {{users: {users}, spawn_rate: {users}, duration: {duration:g}s}}
-""")
-
-
-def run_bare(work: Path, t: Target, users: int, duration: float, pair: int, processes: int) -> Run:
-    d = work / f"bare-{pair}"
-    d.mkdir()
-    (d / "locustfile.py").write_text(LOCUSTFILE.format(path=t.path))
-    cmd = [sys.executable, "-m", "locust", "-f", "locustfile.py", "--headless", "-u", str(users), "-r", str(users),
-           "-t", f"{duration:g}s", "--host", t.url, "--processes", str(processes), "--only-summary",
-           "--json-file", "final", "--loglevel", "WARNING"]
-    m = run_measured(cmd, d, d / "log.txt", duration, None, t.process)
-    requests = failures = 0
-    with contextlib.suppress(FileNotFoundError):
-        for entry in json.loads((d / "final.json").read_text()):  # Locust's final statistics
-            requests += int(entry["num_requests"])
-            failures += int(entry["num_failures"])
-    return Run(f"locust --processes {processes}", pair, requests, failures, requests / duration, m.cpu_s, m.gen_mid,
-               m.target_mid, m.other_mid, m.wall_s, m.exit_code)
-
-
-def run_loadkit(work: Path, t: Target, users: int, duration: float, pair: int, workers: int) -> tuple[Run, str]:
-    d = work / f"loadkit-{pair}"
-    d.mkdir()
-    (d / "scenario.yaml").write_text(SCENARIO.format(host=t.url, path=t.path, users=users, duration=duration))
-    cmd = [sys.executable, "-m", "loadkit", "run", "scenario.yaml", "--out", "out", "--quiet", "--run-id", "run",
-           "--workers", str(workers)]
-    m = run_measured(cmd, d, d / "log.txt", duration, None, t.process)
-    requests = failures = 0
-    integrity = "no manifest"
-    with contextlib.suppress(FileNotFoundError):
-        manifest = json.loads((d / "out" / "run" / "manifest.json").read_text())
-        summary = json.loads((d / "out" / "run" / "summary.json").read_text())
-        requests = int(manifest.get("samples") or 0)
-        inflight = int(summary["run"]["requests"].get("inflight", 0))  # cut off by the planned end, not failed
-        failures = int(summary["run"]["failures"]) - inflight
-        locust_total = int((manifest.get("locust_totals") or {}).get("requests", -1))
-        integrity = (f"status {manifest.get('status')}, samples {requests} "
-                     + ("= Locust's total" if locust_total == requests else f"!= Locust's total {locust_total}")
-                     + f", {inflight} in flight at the end")
-    return (Run(f"loadkit --workers {workers}", pair, requests, failures, requests / duration, m.cpu_s, m.gen_mid,
-                m.target_mid, m.other_mid, m.wall_s, m.exit_code), integrity)
-
-
-def spread(values: list[float]) -> str:
-    return f"median {statistics.median(values):,.0f} (min {min(values):,.0f}, max {max(values):,.0f})"
-
-
 # -- main ---------------------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--ingest-seconds", type=float, default=3.0, help="measured seconds per ingest size (default 3)")
-    p.add_argument("--duration", type=float, default=8.0, help="seconds of load per scale-out run (default 8)")
-    p.add_argument("--pairs", type=int, default=4, help="alternating bare/loadkit pairs (default 4)")
-    p.add_argument("--users", type=int, default=50, help="concurrent users over both processes (default 50)")
-    p.add_argument("--processes", type=int, default=2, help="worker processes on each side (default 2)")
-    p.add_argument("--skip-ingest", action="store_true")
-    p.add_argument("--skip-scale", action="store_true")
-    p.add_argument("--keep", action="store_true", help="keep the run folders and print where they are")
     p.add_argument("--ingest-master", type=int, help=argparse.SUPPRESS)
     p.add_argument("--ingest-send", type=int, help=argparse.SUPPRESS)
     p.add_argument("--ingest-rows", type=int, default=10_000, help=argparse.SUPPRESS)
@@ -449,75 +267,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.ingest_send:
         ingest_send(args.ingest_send, SENDERS, args.ingest_rows, args.ingest_seconds)
         return 0
-    if args.duration < 3 or args.pairs < 1 or args.users < 1 or args.ingest_seconds < 1:
-        p.error("expected --duration >= 3, --pairs >= 1, --users >= 1, --ingest-seconds >= 1")
+    if args.ingest_seconds < 1:
+        p.error("expected --ingest-seconds >= 1")
 
     began = time.monotonic()
     cpus = sorted(os.sched_getaffinity(0))
     print(machine())
     status = 0
-    if not args.skip_ingest:
-        master_cpu, sender_cpu = (cpus[0], cpus[-1]) if len(cpus) >= 2 else (None, None)
-        print(f"\n(a) master ingest: the real MasterEngine on CPU {master_cpu}, {SENDERS} workers' messages "
-              f"sent from CPU {sender_cpu}, {args.ingest_seconds:g} s measured per size")
-        results = []
-        for rows in ROW_SIZES:
-            wait_for_quiet([], max_wait=1)
-            r = measure_ingest(rows, 1.5, args.ingest_seconds, master_cpu, sender_cpu)
-            results.append(r)
-            if r.written < r.received - 50_000:  # at most one unflushed chunk may remain
-                print(f"  warning: {r.received} rows received but {r.written} written")
-        print_ingest(results)
-        best = max(results, key=lambda r: r.rows_per_message)
-        print(f"one master core absorbs about {best.per_core:,.0f} samples/s from workers of 10 k requests/s: "
-              f"{best.per_core / 10_000:.1f} such workers ({best.cores:.2f} cores used)")
+    master_cpu, sender_cpu = (cpus[0], cpus[-1]) if len(cpus) >= 2 else (None, None)
+    print(f"\n(a) master ingest: the real MasterEngine on CPU {master_cpu}, {SENDERS} workers' messages "
+          f"sent from CPU {sender_cpu}, {args.ingest_seconds:g} s measured per size")
+    results = []
+    for rows in ROW_SIZES:
+        wait_for_quiet([], max_wait=1)
+        r = measure_ingest(rows, 1.5, args.ingest_seconds, master_cpu, sender_cpu)
+        results.append(r)
+        if r.written < r.received - 50_000:  # at most one unflushed chunk may remain
+            print(f"  warning: {r.received} rows received but {r.written} written")
+    print_ingest(results)
+    best = max(results, key=lambda r: r.rows_per_message)
+    print(f"one master core absorbs about {best.per_core:,.0f} samples/s from workers of 10 k requests/s: "
+          f"{best.per_core / 10_000:.1f} such workers ({best.cores:.2f} cores used)")
 
-    if not args.skip_scale:
-        runs: list[Run] = []
-        notes: list[str] = []
-        work = Path(tempfile.mkdtemp(prefix="loadkit-scale-"))
-        lifetime = 60 + args.pairs * 2 * (args.duration + 60)
-        source = nginx(lifetime) if shutil.which("nginx") else standin()
-        with source as target:
-            check_target(target)
-            print(f"\n(b) scale-out against {target.name} at {target.url}{target.path}: {args.users} users, "
-                  f"{args.duration:g} s per run, {args.pairs} alternating pairs, {args.processes} processes each, unpinned")
-            for pair in range(1, args.pairs + 1):
-                wait_for_quiet([target.process], max_wait=1)
-                bare = run_bare(work, target, args.users, args.duration, pair, args.processes)
-                runs.append(bare)
-                wait_for_quiet([target.process], max_wait=1)
-                ours, integrity = run_loadkit(work, target, args.users, args.duration, pair, args.processes)
-                runs.append(ours)
-                notes.append(f"  loadkit #{pair}: {integrity}, exit {ours.exit_code}")
-                print(f"  pair {pair}: bare {bare.rps:,.0f}/s ({bare.failures} failed), loadkit {ours.rps:,.0f}/s "
-                      f"({ours.failures} failed); others used {bare.other_cpu_mid:.2f} / {ours.other_cpu_mid:.2f} cores",
-                      flush=True)
-        print()
-        print_table(runs)
-        print("\n".join(notes))
-        bare_runs = [r for r in runs if r.config.startswith("locust")]
-        ours_runs = [r for r in runs if r.config.startswith("loadkit")]
-        ratios = [k.rps / b.rps for b, k in zip(bare_runs, ours_runs, strict=True) if b.rps]
-        print(f"\nlocust --processes {args.processes}: {spread([r.rps for r in bare_runs])} req/s")
-        print(f"loadkit --workers {args.processes}:    {spread([r.rps for r in ours_runs])} req/s")
-        if ratios:
-            print(f"loadkit/bare per pair: {', '.join(f'{x:.3f}' for x in ratios)}; median {statistics.median(ratios):.3f}, "
-                  f"ratio of medians {statistics.median(r.rps for r in ours_runs) / statistics.median(r.rps for r in bare_runs):.3f}")
-        untrusted = [r for r in bare_runs if r.failures or r.exit_code or not r.requests]
-        broken = [r for r, note in zip(ours_runs, notes, strict=True)
-                  if r.failures or r.exit_code or not r.requests or "status complete" not in note
-                  or "= Locust's total" not in note]
-        if untrusted:
-            print(f"UNTRUSTED: {len(untrusted)} bare run(s) failed requests or exited non-zero; no ratio holds")
-            status = 1
-        if broken:
-            print(f"warning: {len(broken)} loadkit run(s) had failures or a non-zero exit code")
-            status = 1
-        if args.keep or status:
-            print(f"run folders: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
     print(f"\ntotal {time.monotonic() - began:.0f} s")
     return status
 

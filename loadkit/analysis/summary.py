@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..runfolder import failed_mask
+from ..runfolder import failed_mask, numbers
 from .sketch import EXACT_LIMIT, NBINS, RELATIVE_ERROR, Accumulator, LogBins
 from .windows import RobustStats, SliceBins
 
@@ -622,9 +622,7 @@ def _bin_quantiles(hist: np.ndarray) -> tuple[tuple[float | None, ...], ...]:
 
 
 def _np(col: Any) -> np.ndarray:
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    return col.to_numpy(zero_copy_only=False).astype(np.float64)
+    return numbers(col)
 
 
 def _dict(col: Any) -> pa.DictionaryArray:

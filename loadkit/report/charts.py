@@ -124,7 +124,9 @@ def distribution_figure(d: ReportData) -> Any | None:
     panels = d.distributions
     if not panels:
         return None
-    from scipy.stats import norm
+    from statistics import NormalDist
+
+    probit = np.vectorize(NormalDist().inv_cdf, otypes=[float])  # scipy.stats: a second to import
 
     rows = (len(panels) + 1) // 2
     fig = _figure((_SIZE[0], 2.6 * rows), layout=None)
@@ -133,13 +135,13 @@ def distribution_figure(d: ReportData) -> Any | None:
     ticks = (0.01, 0.1, 0.5, 0.9, 0.99, 0.999)
     for i, dist in enumerate(panels):
         ax = fig.add_subplot(rows, 2, i + 1)
-        x = norm.ppf(dist.p)
+        x = probit(np.asarray(dist.p, dtype=float))
         if dist.low is not None and dist.high is not None:
             ax.fill_between(x, np.log10(dist.low), np.log10(dist.high), color="tab:blue", alpha=0.2,
                             label=f"baseline, min-max of {dist.runs} run{'s' if dist.runs != 1 else ''}")
             ax.plot(x, np.log10(dist.median), color="tab:blue", alpha=0.6, linestyle=":", label="baseline median")
         ax.plot(x, np.log10(dist.current), color="tab:orange", marker=".", label="this run")
-        ax.set_xticks(norm.ppf(ticks), [f"p{100 * t:g}" for t in ticks])
+        ax.set_xticks(probit(ticks), [f"p{100 * t:g}" for t in ticks])
         ys = [v for v in (dist.low, dist.high, dist.current) if v is not None]
         lo, hi = np.log10(min(float(np.min(v)) for v in ys)), np.log10(max(float(np.max(v)) for v in ys))
         marks = [m * 10.0 ** e for e in range(int(np.floor(lo)), int(np.ceil(hi)) + 1) for m in (1, 2, 5)]

@@ -101,8 +101,9 @@ def disturbance(g: GeneratorHealth | None) -> list[str]:
         return []
     why = []
     if g.saturated_s and g.saturated_share >= DISTURBED_SHARE:
-        why.append(f"its CPU was at {SATURATED_CPU:g}% of a core or more in {_n(g.saturated_s)} of "
-                   f"{_n(g.seconds)} s")
+        waited = f", waiting for a CPU {_pct(g.wait_mean)} of the time" if g.wait_mean and g.wait_mean >= 5 else ""
+        why.append(f"it ran or waited for a CPU {SATURATED_CPU:g}% of a core or more in {_n(g.saturated_s)} of "
+                   f"{_n(g.seconds)} s{waited}")
     if g.lagging_s and g.lagging_share >= DISTURBED_SHARE:
         why.append(f"its event loop lagged {_ms(LAGGING_MS)} or more in {_n(g.lagging_s)} of {_n(g.seconds)} s "
                    f"(up to {_ms(g.lag_max_ms)}), a delay that is inside the measured latencies")

@@ -49,6 +49,9 @@ def error_text(exc: BaseException) -> str:
     """One line for a failed request: ``Type: message`` (Locust's own failure texts as they are)."""
     if isinstance(exc, InFlightAtEnd):
         return INFLIGHT
+    original = getattr(exc, "original", None)  # geventhttpclient's RetriesExceeded wraps the real failure
+    if isinstance(original, BaseException) and type(exc).__name__ == "RetriesExceeded":
+        exc = original
     name = type(exc).__name__
     text = str(exc) or name
     if not text.startswith(name) and not name.startswith("CatchResponse"):
@@ -152,12 +155,14 @@ class InFlight:
     """Requests sent and not yet answered: start, method and name, for abort rules, progress and the end of the run."""
 
     def __init__(self) -> None:
-        self.active: dict[int, tuple[float, str, str]] = {}
+        # key -> (start, method, name, deadline, greenlet, timeout s), in order of start
+        self.active: dict[int, tuple[float, str, str, float, Any, float]] = {}
         self._ids = itertools.count()
 
-    def begin(self, start: float, method: str = "", name: str = "") -> int:
+    def begin(self, start: float, method: str = "", name: str = "", deadline: float = float("inf"),
+              greenlet: Any = None, seconds: float = float("inf")) -> int:
         key = next(self._ids)
-        self.active[key] = (start, method, name)
+        self.active[key] = (start, method, name, deadline, greenlet, seconds)
         return key
 
     def end(self, key: int) -> None:
@@ -168,7 +173,7 @@ class InFlight:
 
     def ages(self, now: float, endpoint: str | None = None) -> np.ndarray:
         """Seconds each request in flight (to ``endpoint``: a name or ``METHOD name``) has waited so far."""
-        starts = [s for s, m, n in list(self.active.values())
+        starts = [s for s, m, n, *_ in list(self.active.values())
                   if endpoint is None or endpoint == n or endpoint == f"{m} {n}"]
         return now - np.asarray(starts, dtype=np.float64)
 
@@ -258,7 +263,7 @@ class PartWriter:
         self.wait()
         with atomic_path(out_file) as tmp, pq.ParquetWriter(tmp, SCHEMA) as writer:
             for part in self.parts:
-                writer.write_table(pq.read_table(part, schema=SCHEMA))
+                writer.write_table(pq.ParquetFile(part).read())  # not read_table: it imports pyarrow.dataset
         for part in self.parts:
             part.unlink()
         if self.parts_dir.is_dir():

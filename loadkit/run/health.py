@@ -8,8 +8,10 @@ hypervisor stole and the whole machine's busy share (from ``/proc/stat``), the u
 requests in flight, and the CPU used by **others**: the machine's busy share less what loadkit's own
 processes (this one, its local workers) and the target (``--target-pid``, a ``process`` metric's
 ``pid``) used. A neighbour shows there, whatever the load loadkit itself puts on the machine; the
-machine's busy share alone cannot tell a neighbour from a busy target on the same host. The verdict
-and the capacity fit read these rows (``health.parquet``).
+machine's busy share alone cannot tell a neighbour from a busy target on the same host. And the
+**wait**: the time the event loop's thread was ready to run but had no CPU (Linux ``schedstat``), the
+direct sign of a generator starved by whatever shares its core, even when its own CPU use looks
+modest. The verdict and the capacity fit read these rows (``health.parquet``).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def _is_worker(proc: Any) -> bool:
 class HealthMonitor:
     """A greenlet sampling the generator's health; ``rows`` holds one tuple per second.
 
-    Row: (ts, worker, cpu %, lag ms, steal %, host cpu %, users, inflight, others' cpu %).
+    Row: (ts, worker, cpu %, lag ms, steal %, host cpu %, users, inflight, others' cpu %, wait %).
     """
 
     def __init__(self, worker: str, users: Callable[[], int], inflight: Callable[[], int],
@@ -117,7 +119,7 @@ class HealthMonitor:
             return float("nan")
 
     def _loop(self) -> None:
-        cpu0, host0, t0, ours0 = _cpu(), host_times(), time.perf_counter(), self._ours()
+        cpu0, host0, t0, ours0, wait0 = _cpu(), host_times(), time.perf_counter(), self._ours(), run_delay()
         ncpu = os.cpu_count() or 1
         lag = 0.0
         next_second = t0 + 1.0
@@ -128,21 +130,32 @@ class HealthMonitor:
             lag = max(lag, (now - before - _TICK_S) * 1000.0)
             if now < next_second:
                 continue
-            cpu1, host1, ours1 = _cpu(), host_times(), self._ours()
+            cpu1, host1, ours1, wait1 = _cpu(), host_times(), self._ours(), run_delay()
             wall = now - t0
             cpu = 100.0 * (cpu1 - cpu0) / wall if wall > 0 else 0.0
+            wait = 100.0 * (wait1 - wait0) / wall if wall > 0 else float("nan")
             steal = busy = others = float("nan")
             if host0 is not None and host1 is not None and host1[2] > host0[2]:
                 span = host1[2] - host0[2]
                 busy, steal = 100.0 * (host1[0] - host0[0]) / span, 100.0 * (host1[1] - host0[1]) / span
                 if wall > 0 and ours1 == ours1 and ours0 == ours0:
                     others = max(0.0, busy - 100.0 * (ours1 - ours0) / (wall * ncpu))
-            row = (self.clock(), self.worker, cpu, lag, steal, busy, int(self.users()), int(self.inflight()), others)
+            row = (self.clock(), self.worker, cpu, lag, steal, busy, int(self.users()), int(self.inflight()), others,
+                   wait)
             self.rows.append(row)
             if self.on_row is not None:
                 self.on_row(row)
-            cpu0, host0, t0, ours0, lag = cpu1, host1, now, ours1, 0.0
+            cpu0, host0, t0, ours0, wait0, lag = cpu1, host1, now, ours1, wait1, 0.0
             next_second = now + 1.0
+
+
+def run_delay() -> float:
+    """Seconds this thread has spent ready to run but waiting for a CPU (NaN where the kernel does not say)."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def _cpu() -> float:
@@ -151,28 +164,50 @@ def _cpu() -> float:
 
 
 def write_health(path, rows: list[tuple]) -> None:
-    """The rows as ``health.parquet`` (:data:`loadkit.runfolder.HEALTH_SCHEMA`)."""
+    """The rows as ``health.parquet`` (:data:`loadkit.runfolder.HEALTH_SCHEMA`).
+
+    Columns are built from numpy buffers: ``pa.table`` of Python lists imports pandas (0.15 s after every run).
+    """
+    import numpy as np
     import pyarrow as pa
 
     from ..runfolder import HEALTH_SCHEMA, write_table
+    from .capture import arrow_numbers, arrow_strings
 
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in HEALTH_SCHEMA.names]
-    write_table(path, pa.table({n: list(c) for n, c in zip(HEALTH_SCHEMA.names, cols, strict=True)},
-                               schema=HEALTH_SCHEMA))
+    width = len(HEALTH_SCHEMA)
+    full = [tuple(r) + (float("nan"),) * (width - len(r)) for r in rows]  # a row from before a column existed
+    cols = list(zip(*full, strict=True)) if full else [() for _ in HEALTH_SCHEMA.names]
+    arrays = []
+    for field, col in zip(HEALTH_SCHEMA, cols, strict=True):
+        if pa.types.is_string(field.type):
+            arrays.append(arrow_strings([str(v) for v in col]))
+        else:
+            dtype = np.int64 if pa.types.is_integer(field.type) else np.float64
+            arrays.append(arrow_numbers(np.asarray(col, dtype=dtype)))
+    write_table(path, pa.Table.from_arrays(arrays, schema=HEALTH_SCHEMA))
 
 
 def disturbed_seconds(rows: list[tuple]) -> list[float]:
-    """End times of the seconds in which a generator was disturbed: its event loop late, CPU stolen, or the
-    whole machine saturated (any worker's second counts)."""
-    from ..analysis.windows import DISTURBED_BUSY, DISTURBED_HOST, DISTURBED_LAG_MS, DISTURBED_OTHERS, DISTURBED_STEAL
+    """End times of the seconds in which a generator was disturbed: its event loop late, CPU stolen, its
+    thread kept waiting for a CPU, or the whole machine saturated (any worker's second counts)."""
+    from ..analysis.windows import (
+        DISTURBED_BUSY,
+        DISTURBED_HOST,
+        DISTURBED_LAG_MS,
+        DISTURBED_OTHERS,
+        DISTURBED_STEAL,
+        DISTURBED_WAIT,
+    )
 
     out = []
     for ts, _worker, _cpu, lag, steal, host, *rest in rows:
         others = rest[2] if len(rest) > 2 and rest[2] is not None else float("nan")
+        wait = rest[3] if len(rest) > 3 and rest[3] is not None else float("nan")
         if others == others:  # a neighbour counts when it leaves the machine short of CPU
             crowded = others >= DISTURBED_OTHERS and host >= DISTURBED_BUSY
         else:
             crowded = host == host and host >= DISTURBED_HOST
-        if lag >= DISTURBED_LAG_MS or (steal == steal and steal >= DISTURBED_STEAL) or crowded:
+        starved = wait == wait and wait >= DISTURBED_WAIT
+        if lag >= DISTURBED_LAG_MS or (steal == steal and steal >= DISTURBED_STEAL) or crowded or starved:
             out.append(float(ts))
     return sorted(out)

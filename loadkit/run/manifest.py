@@ -112,7 +112,7 @@ def health_summary(paths: RunPaths, window: tuple[float, float]) -> GeneratorHea
     def col(name: str) -> np.ndarray:
         return t.column(name).to_numpy(zero_copy_only=False).astype(float)
 
-    return summarize_health(col("ts"), col("cpu"), col("lag_ms"), col("steal"), col("host_cpu"), window)
+    return summarize_health(col("ts"), col("cpu"), col("lag_ms"), col("steal"), col("host_cpu"), window, col("wait"))
 
 
 def open_plan(load: OpenLoad, seed: int, started: float) -> OpenPlan:

@@ -42,6 +42,7 @@ from .capture import PartWriter
 from .engine import Engine, LocalEngine
 from .guard import Guard, activated
 from .health import disturbed_seconds, write_health
+from .heap import steady_heap
 from .manifest import (
     finish_manifest,
     health_summary,
@@ -247,11 +248,12 @@ class LoadRun:
                 collectors.stop()
                 raise ConfigError("; ".join(collectors.config_problems))
             try:
-                started = engine.start()
-                manifest["start"] = iso(started)  # the load's start: the checked window counts from here
-                status, reason = self._drive(engine, started, collectors)
-                ended = self.clock()
-                lost = engine.stop()
+                with steady_heap():  # the collector kept off the load's path
+                    started = engine.start()
+                    manifest["start"] = iso(started)  # the load's start: the checked window counts from here
+                    status, reason = self._drive(engine, started, collectors)
+                    ended = self.clock()
+                    lost = engine.stop()
                 if lost and status == RunStatus.COMPLETE:
                     status, reason = RunStatus.ERROR, lost
             except BaseException:

@@ -41,6 +41,7 @@ from .engine import SPAWN_TIMEOUT_S, build_environment, fire_init, listener_scop
 from .exceptions import ExceptionLog
 from .guard import Guard, activated
 from .health import HealthMonitor, Ours
+from .heap import steady_heap
 from .users import Share, user_timeouts
 
 __all__ = ["WorkerShipper", "MasterReceiver", "MasterEngine", "run_worker", "encode", "decode"]
@@ -439,5 +440,6 @@ def run_worker(scenario: Scenario, master: str, parent_pid: int | None, max_seco
         monitor.start()
         fire_init(env)
         gevent.signal_handler(signal.SIGTERM, runner.quit)
-        runner.greenlet.join()
+        with steady_heap():
+            runner.greenlet.join()
     return 2 if refusal else 0

@@ -37,9 +37,9 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
-from scipy import stats as sps
 
 from ..scenario.checks import SE_PREFIX, CompareCheck, metric_key, se_key
 from ..status import Outcome
@@ -129,9 +129,12 @@ def combine(runs: Sequence[Mapping[str, float]]) -> dict[str, float]:
     return out
 
 
+_NORMAL = NormalDist()  # the standard normal, from the standard library: scipy.stats takes 1 s to import
+
+
 def z_critical(comparisons: int, alpha: float = ALPHA) -> float:
     """One-sided critical z for ``comparisons`` tests at family-wise ``alpha`` (Bonferroni)."""
-    return float(sps.norm.isf(alpha / max(1, comparisons)))
+    return -_NORMAL.inv_cdf(alpha / max(1, comparisons))
 
 
 def _keys(check: CompareCheck, endpoints: Sequence[str]) -> list[tuple[str, str | None]]:
@@ -253,7 +256,7 @@ def _judge(c: _Case, z: float, runs: int, family: int, repeats: int = 1) -> Comp
                           p_value=None, interval=None, reason=f"{head} ({change}; {note})", **base)
     dist = (c.scale(c.observed) - n.center) / sd if sd > 0 else (0.0 if c.scale(c.observed) == n.center else math.inf)
     worse_z = dist if up else -dist
-    p = min(1.0, float(sps.norm.sf(worse_z)) * family)
+    p = min(1.0, _NORMAL.cdf(-worse_z) * family)
     lo, hi = c.unscale(n.center - z * sd), c.unscale(n.center + z * sd)
     detectable = _detectable(c, n.center, z * sd, chk.tolerance)
     can = f"it could detect {_fmt_delta(detectable, chk.unit, signed=False)} {'or more' if up else 'or less'}"
@@ -287,7 +290,7 @@ def _detectable(c: _Case, center: float, margin: float, tolerance: float) -> flo
 
 
 def _p(z: float, family: int) -> str:
-    return f"{min(1.0, float(sps.norm.sf(z)) * family):.2g}"
+    return f"{min(1.0, _NORMAL.cdf(-z) * family):.2g}"
 
 
 def _head(c: _Case, delta: float, center_value: float) -> str:

@@ -64,8 +64,9 @@ def _schedule(om: OpenModelSummary, gen: GeneratorHealth | None) -> tuple[Outcom
             f"{format_value('latency', (om.late_max_s or 0) * 1000)}) and {om.dropped} never started")
     if gen is not None and gen.known and (gen.saturated_share >= 0.2 or gen.lagging_share >= 0.2):
         return Outcome.ERROR, (
-            f"the load generator could not keep the schedule: {what}; its CPU was at {SATURATED_CPU:g}% of a core "
-            f"or more in {gen.saturated_s} of {gen.seconds} s (p95 {gen.cpu_p95 or 0:.0f}%) and its event loop "
+            f"the load generator could not keep the schedule: {what}; it ran or waited for a CPU "
+            f"{SATURATED_CPU:g}% of a core or more in {gen.saturated_s} of {gen.seconds} s (CPU p95 "
+            f"{gen.cpu_p95 or 0:.0f}%, waiting for a CPU {gen.wait_mean or 0:.0f}% of the time) and its event loop "
             f"lagged up to {gen.lag_max_ms or 0:.0f} ms, so this measures the generator, not the target: add "
             "--workers or give it a core")
     needed = ""

@@ -52,7 +52,7 @@ def write_step_run(root: Path, users: Sequence[float], rates: Sequence[float], *
                 "cpu": [pick(generator_cpu, i) for i, _ in seconds], "lag_ms": [pick(lag_ms, i) for i, _ in seconds],
                 "steal": [0.0] * len(seconds), "host_cpu": [pick(host_cpu, i) for i, _ in seconds],
                 "users": [int(users[i]) for i, _ in seconds], "inflight": [int(users[i]) for i, _ in seconds],
-                "others": [0.0] * len(seconds)}
+                "others": [0.0] * len(seconds), "wait": [0.0] * len(seconds)}
         write_table(root / "health.parquet", pa.table(rows, schema=HEALTH_SCHEMA))
     if target_cpu is not None:
         write_metrics(root / "metrics.parquet", [(e, "app.cpu", "", float(target_cpu[i])) for i, e in seconds])

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from loadkit.analysis import summarize
+from loadkit.analysis.health import summarize_health
 from loadkit.run.health import HealthMonitor, Ours, disturbed_seconds
 from loadkit.scenario.checks import parse_compare
 from loadkit.status import Outcome
@@ -24,8 +25,8 @@ from loadkit.verdict.compare import compare_all
 NAN = float("nan")
 
 
-def row(ts, lag=5.0, steal=0.0, host=50.0, others=5.0):
-    return (ts, "local", 40.0, lag, steal, host, 8, 2, others)
+def row(ts, lag=5.0, steal=0.0, host=50.0, others=5.0, wait=1.0):
+    return (ts, "local", 40.0, lag, steal, host, 8, 2, others, wait)
 
 
 def test_which_seconds_are_disturbed():
@@ -37,6 +38,41 @@ def test_which_seconds_are_disturbed():
     old = [(8.0, "local", 40.0, 5.0, 0.0, 96.0, 8, 2), (9.0, "local", 40.0, 5.0, 0.0, 90.0, 8, 2)]  # no others
     assert disturbed_seconds(old) == [8.0]  # recorded before others: the machine's busy share stands in
     assert disturbed_seconds([row(10.0, others=NAN, host=97.0)]) == [10.0]
+    # the generator's thread kept waiting for a CPU: something shares its core, whatever the machine's load
+    assert disturbed_seconds([row(11.0, wait=30.0, host=60.0), row(12.0, wait=10.0), row(13.0, wait=NAN)]) == [11.0]
+
+
+def test_a_generator_that_waits_for_its_core_is_short_of_cpu_at_half_a_core():
+    """Running 50 % of a core and waiting 45 % for it wants 95 %: saturated, as a generator at 95 % is."""
+    ts = np.arange(1.0, 11.0)
+    cpu = np.array([50.0] * 5 + [95.0] * 2 + [40.0] * 3)
+    wait = np.array([45.0] * 5 + [0.0] * 2 + [5.0] * 3)
+    z = np.zeros(10)
+    g = summarize_health(ts, cpu, z, z, z, (0.0, 10.0), wait)
+    assert (g.saturated_s, g.wait_mean) == (7, pytest.approx(24.0))
+    assert summarize_health(ts, cpu, z, z, z, (0.0, 10.0)).saturated_s == 2  # no wait recorded: CPU alone
+
+
+def test_the_wait_for_a_cpu_is_measured_for_real_when_a_burner_shares_the_core():
+    """A busy generator pinned to one core with a process burning it waits for the core a good part of each
+    second; alone on its core it hardly waits."""
+    import os
+
+    core = sorted(os.sched_getaffinity(0))[0]
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        burner = subprocess.Popen([sys.executable, "-c", "import os, time\nos.sched_setaffinity(0, {%d})\n"
+                                   "end = time.monotonic() + 4\nwhile time.monotonic() < end: pass" % core])
+        time.sleep(0.3)
+        busy = [r[9] for r in _monitor(Ours(os.getpid()), 2.5, spin=True) if r[9] == r[9]]
+        burner.wait(10)
+        quiet = [r[9] for r in _monitor(Ours(os.getpid()), 1.5, spin=True) if r[9] == r[9]]
+    finally:
+        os.sched_setaffinity(0, before)
+    assert busy and quiet, "the kernel gave no schedstat"
+    assert min(busy) >= 25.0, busy  # two runnable processes on one core: each waits about half the time
+    assert max(quiet) < 10.0, quiet
 
 
 def _burn(seconds: float) -> subprocess.Popen:
@@ -44,10 +80,19 @@ def _burn(seconds: float) -> subprocess.Popen:
                              f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass"])
 
 
-def _monitor(ours: Ours, seconds: float) -> list[tuple]:
+def _monitor(ours: Ours, seconds: float, spin: bool = False) -> list[tuple]:
+    """The monitor's rows over ``seconds``; ``spin``: a greenlet keeps the process busy meanwhile, as a load does."""
     m = HealthMonitor("local", lambda: 0, lambda: 0, ours=ours)
     m.start()
-    gevent.sleep(seconds)
+    end = time.monotonic() + seconds
+    if spin:
+        while time.monotonic() < end:
+            t = time.perf_counter()
+            while time.perf_counter() - t < 0.002:
+                pass
+            gevent.sleep(0)
+    else:
+        gevent.sleep(seconds)
     m.stop()
     return m.rows
 

@@ -296,3 +296,39 @@ def test_a_real_logs_peak_replays_on_time_with_the_windows_own_mix(standin, tmp_
     assert sum(counts.values()) == om["scheduled"]
     for name, want in expected.items():  # exact to a request or two per block, not just on average
         assert abs(counts[name] - want) <= 1 + len(load.mixes) ** 0.5, (name, counts[name], want)  # ±1 a block
+
+
+def test_request_timeouts_end_hung_requests_on_time_whatever_timeouts_wait_ahead_of_them(tmp_path):
+    """Against a server that answers after 3 s: the request with a 0.3 s timeout fails at 0.3 s (plus the
+    watchdog's tick) even while requests with a 2 s timeout, started earlier, are still waiting; those fail
+    at 2 s; the failure says which timeout ran out. Each kind ends as often as the run allows, none lost."""
+    from loadkit.run.guard import TICK_S
+
+    server = subprocess.Popen([sys.executable, str(SUPPORT / "fixed_latency_server.py"), "3"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        path = scenario_file(tmp_path, """\
+            name: timeouts
+            target: {host: http://127.0.0.1:1}
+            users:
+              - name: patient
+                wait: {constant: 0}
+                requests: [{name: slow, path: /slow, timeout: 2s}]
+              - name: hasty
+                wait: {constant: 0}
+                requests: [{name: quick, path: /quick, timeout: 0.3s}]
+            load: {users: 4, spawn_rate: 100, duration: 4.5s}
+            """)
+        run(path, f"http://127.0.0.1:{port}", tmp_path / "r")
+    finally:
+        server.kill()
+    samples = pd.read_parquet(only_run(tmp_path / "r") / "samples.parquet")
+    timed_out = samples[samples["error"].str.contains("RequestTimeout", na=False)]
+    for endpoint, seconds in (("quick", 0.3), ("slow", 2.0)):
+        got = timed_out[timed_out["endpoint"] == endpoint]
+        assert len(got) >= 2, samples.groupby(["endpoint", "error"]).size()
+        assert (got["error"] == f"RequestTimeout: no answer within {seconds:g}s (timeout)").all()
+        assert got["latency_ms"].min() >= seconds * 1000 - 1
+        assert got["latency_ms"].max() <= (seconds + TICK_S) * 1000 + 150  # the tick, and a busy machine
+    assert (samples["status"] == 200).sum() == 0  # nothing waited out the 3 s answer
