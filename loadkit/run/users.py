@@ -205,6 +205,9 @@ class _Prepared:
         self.data = self._compiled(req.data) if req.data is not None else None
 
         self.judge = Judge(req.expect, req.extract) if req.expect.given or req.extract else None
+        # nothing to render, merge or judge: the request is sent as written (a closed load's common case)
+        self.plain = (not self.uses and self.judge is None and not self.headers and req.json is None
+                      and req.data is None and req.timeout is None and "{" not in req.path and "}" not in req.path)
 
     @staticmethod
     def _compiled(value: Any) -> Callable[[Values], Any]:
@@ -227,6 +230,9 @@ class _Prepared:
         False when the iteration of a flow must end: this request should have yielded values and did not.
         """
         r = self.req
+        if self.plain and intended is None:
+            user.client.request(r.method, r.path, name=r.name)
+            return True
         path = str(self.path(values))
         kwargs: dict[str, Any] = {"name": r.name}
         if r.timeout is not None:
