@@ -6,6 +6,7 @@ disturbed is ERROR when it is compared."""
 import locust  # noqa: F401  (gevent's monkey patching first, as in every load generator)
 # isort: on
 
+import statistics
 import subprocess
 import sys
 import time
@@ -55,24 +56,29 @@ def test_a_generator_that_waits_for_its_core_is_short_of_cpu_at_half_a_core():
 
 def test_the_wait_for_a_cpu_is_measured_for_real_when_a_burner_shares_the_core():
     """A busy generator pinned to one core with a process burning it waits for the core a good part of each
-    second; alone on its core it hardly waits."""
+    second; without the burner it waits far less."""
     import os
 
     core = sorted(os.sched_getaffinity(0))[0]
     before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {core})
     try:
-        burner = subprocess.Popen([sys.executable, "-c", "import os, time\nos.sched_setaffinity(0, {%d})\n"
-                                   "end = time.monotonic() + 4\nwhile time.monotonic() < end: pass" % core])
-        time.sleep(0.3)
-        busy = [r[9] for r in _monitor(Ours(os.getpid()), 2.5, spin=True) if r[9] == r[9]]
+        burner = subprocess.Popen([sys.executable, "-c", f"import os, time\nos.sched_setaffinity(0, {{{core}}})\n"
+                                   "end = time.monotonic() + 6\nwhile time.monotonic() < end: pass"])
+        import psutil
+
+        deadline = time.monotonic() + 10
+        while psutil.Process(burner.pid).cpu_times().user < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # burning, not still starting its interpreter
+        busy = [r[9] for r in _monitor(Ours(os.getpid()), 3.5, spin=True) if r[9] == r[9]]
         burner.wait(10)
         quiet = [r[9] for r in _monitor(Ours(os.getpid()), 1.5, spin=True) if r[9] == r[9]]
     finally:
         os.sched_setaffinity(0, before)
     assert busy and quiet, "the kernel gave no schedstat"
-    assert min(busy) >= 25.0, busy  # two runnable processes on one core: each waits about half the time
-    assert max(quiet) < 10.0, quiet
+    # two runnable processes on one core: each waits about half the time
+    assert len(busy) >= 2 and statistics.median(busy) >= 25.0, busy
+    assert statistics.median(quiet) + 15.0 <= statistics.median(busy), (busy, quiet)  # a neighbour may share both
 
 
 def _burn(seconds: float) -> subprocess.Popen:
