@@ -22,7 +22,7 @@ from .sketch import NBINS, LogBins
 
 __all__ = ["SliceBins", "RobustStats", "order_statistic_se", "GRID", "slice_width", "MIN_SLICE_S", "MAX_SLICES", "DISTURBED_LAG_MS",
            "DISTURBED_STEAL", "DISTURBED_HOST", "DISTURBED_OTHERS",
-           "DISTURBED_BUSY", "DISTURBED_WAIT"]
+           "DISTURBED_BUSY", "DISTURBED_WAIT", "DISTURBED_WAIT_OTHERS"]
 
 MIN_SLICE_S = 1.0
 MAX_SLICES = 30
@@ -37,8 +37,11 @@ DISTURBED_STEAL = 25.0
 DISTURBED_OTHERS = 30.0
 DISTURBED_BUSY = 85.0
 DISTURBED_HOST = 95.0
-#: ... or its event loop's thread waited this share of the second for a CPU (something else had its core).
+#: ... or its event loop's thread waited this share of the second for a CPU while others (not loadkit, not
+#: the target) used DISTURBED_WAIT_OTHERS of all cores: a neighbour had its core. A target on the same host
+#: that takes the generator's core is the run's own condition, shared by its baseline, not a disturbance.
 DISTURBED_WAIT = 25.0
+DISTURBED_WAIT_OTHERS = 10.0
 
 def slice_width(seconds: float) -> float:
     """1 s slices for a short window, wider ones so a long window has at most MAX_SLICES."""

@@ -75,7 +75,7 @@ class Guard:
             gevent.sleep(TICK_S)
             now = time.time()
             horizon = now - self._shortest  # requests started after it cannot have expired yet
-            for key, entry in list(active.items()):  # in order of start
+            for key, entry in active.items():  # in order of start; nothing switches greenlets in this loop
                 if entry[0] > horizon:
                     break
                 if entry[3] <= now and entry[4] is not None and key not in self._thrown:

@@ -197,6 +197,7 @@ def disturbed_seconds(rows: list[tuple]) -> list[float]:
         DISTURBED_OTHERS,
         DISTURBED_STEAL,
         DISTURBED_WAIT,
+        DISTURBED_WAIT_OTHERS,
     )
 
     out = []
@@ -207,7 +208,8 @@ def disturbed_seconds(rows: list[tuple]) -> list[float]:
             crowded = others >= DISTURBED_OTHERS and host >= DISTURBED_BUSY
         else:
             crowded = host == host and host >= DISTURBED_HOST
-        starved = wait == wait and wait >= DISTURBED_WAIT
+        # kept from its core by a neighbour (unknown others: the wait alone tells)
+        starved = wait == wait and wait >= DISTURBED_WAIT and not (others == others and others < DISTURBED_WAIT_OTHERS)
         if lag >= DISTURBED_LAG_MS or (steal == steal and steal >= DISTURBED_STEAL) or crowded or starved:
             out.append(float(ts))
     return sorted(out)

@@ -15,7 +15,7 @@ from ..analysis.health import GeneratorHealth, summarize_health
 from ..collectors import SOURCES, CollectorSet, MetricSpec
 from ..collectors.base import series_key
 from ..redact import Redactor, strip_url
-from ..runfolder import RunPaths, git_commit, iso, read_health, read_metrics, versions, write_table
+from ..runfolder import RunPaths, git_commit, iso, numbers, read_health, read_metrics, versions, write_table
 from ..scenario.model import OpenLoad, Scenario
 from ..status import RunStatus
 from .openmodel import check_interval, intended_counts, planned_duration
@@ -110,7 +110,7 @@ def health_summary(paths: RunPaths, window: tuple[float, float]) -> GeneratorHea
     t = read_health(paths)
 
     def col(name: str) -> np.ndarray:
-        return t.column(name).to_numpy(zero_copy_only=False).astype(float)
+        return numbers(t.column(name))
 
     return summarize_health(col("ts"), col("cpu"), col("lag_ms"), col("steal"), col("host_cpu"), window, col("wait"))
 

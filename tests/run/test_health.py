@@ -39,8 +39,11 @@ def test_which_seconds_are_disturbed():
     old = [(8.0, "local", 40.0, 5.0, 0.0, 96.0, 8, 2), (9.0, "local", 40.0, 5.0, 0.0, 90.0, 8, 2)]  # no others
     assert disturbed_seconds(old) == [8.0]  # recorded before others: the machine's busy share stands in
     assert disturbed_seconds([row(10.0, others=NAN, host=97.0)]) == [10.0]
-    # the generator's thread kept waiting for a CPU: something shares its core, whatever the machine's load
-    assert disturbed_seconds([row(11.0, wait=30.0, host=60.0), row(12.0, wait=10.0), row(13.0, wait=NAN)]) == [11.0]
+    # the generator's thread kept waiting for a CPU while a neighbour ran: something shares its core
+    assert disturbed_seconds([row(11.0, wait=30.0, host=60.0, others=20.0), row(12.0, wait=10.0, others=20.0),
+                              row(13.0, wait=NAN), row(14.0, wait=30.0, others=NAN)]) == [11.0, 14.0]
+    # ... but not when it was the target (or loadkit itself) that had the core: the baseline shares that
+    assert disturbed_seconds([row(15.0, wait=40.0, host=90.0, others=3.0)]) == []
 
 
 def test_a_generator_that_waits_for_its_core_is_short_of_cpu_at_half_a_core():
